@@ -1,0 +1,7 @@
+"""midebias: learning representations that do not encode a known bias attribute.
+
+Implements Ragonesi et al., "Learning Unbiased Representations via Mutual Information
+Backpropagation" (CVPR-W 2021), with its baselines, benchmarks and a leakage audit.
+"""
+
+__version__ = "0.1.0"

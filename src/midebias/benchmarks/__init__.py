@@ -1,0 +1,15 @@
+"""Seeded, pure generators of the biased benchmarks (data only, no training)."""
+
+from midebias.benchmarks.base import BenchmarkData, Split, paper_bias_code
+from midebias.benchmarks.biased_mnist import REBIAS_PALETTE, biased_mnist
+from midebias.benchmarks.colored_mnist import COLORED_MNIST_PALETTE, colored_mnist
+
+__all__ = [
+    "BenchmarkData",
+    "Split",
+    "paper_bias_code",
+    "colored_mnist",
+    "biased_mnist",
+    "COLORED_MNIST_PALETTE",
+    "REBIAS_PALETTE",
+]

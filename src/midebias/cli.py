@@ -1,0 +1,165 @@
+"""The `midebias` command line: train a method on a benchmark, or run the offline demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from midebias import __version__
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip().replace("-", "_"), value.strip()
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from midebias.benchmarks.registry import IMAGE_BENCHMARKS
+    from midebias.methods import METHODS
+    from midebias.models import MODELS
+
+    parser = argparse.ArgumentParser(
+        prog="midebias",
+        description="Learn representations that do not encode a known bias attribute "
+        "(Ragonesi et al., mutual-information backpropagation) and its baselines.",
+    )
+    parser.add_argument("--version", action="version", version=f"midebias {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one method on one benchmark; writes a run folder")
+    t.add_argument("--benchmark", required=True, choices=sorted(IMAGE_BENCHMARKS))
+    strength = t.add_mutually_exclusive_group()
+    strength.add_argument(
+        "--bias-var", type=float, help="Colored MNIST colour variance sigma^2 (default 0.020)"
+    )
+    strength.add_argument(
+        "--rho", type=float, help="Biased MNIST colour-label correlation (default 0.99)"
+    )
+    t.add_argument("--method", default="vanilla", choices=sorted(METHODS))
+    t.add_argument("--epochs", type=_positive_int, default=10)
+    t.add_argument("--batch-size", type=_positive_int, help="default: the benchmark's")
+    t.add_argument("--lr", type=_positive_float, help="default: the benchmark's (1e-3)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--train-size", type=_positive_int, help="use only N training images")
+    t.add_argument("--val-fraction", type=float, default=0.1)
+    t.add_argument("--model", choices=sorted(MODELS), help="default: the benchmark's")
+    t.add_argument("--bias-code", choices=["paper", "index", "rgb"], help="the attribute c")
+    t.add_argument(
+        "--set",
+        dest="hparams",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a method setting, e.g. --set lambda=1 (repeatable)",
+    )
+    t.add_argument("--source", choices=["mnist", "demo"], default="mnist")
+    t.add_argument("--data-dir", help="folder with mnist/*.gz (else $MIDEBIAS_DATA_DIR, cache)")
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--out", required=True, help="run folder to write")
+    t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    t.add_argument("--no-audit", action="store_true", help="skip the leakage audit")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    d = sub.add_parser("demo", help="offline demo on the embedded MNIST subset")
+    d.add_argument("--bias-var", type=float, default=0.020)
+    d.add_argument("--epochs", type=_positive_int, default=None, help="default: per method")
+    d.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=None)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--out", help="folder for the demo's run folders (optional)")
+    d.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from midebias.benchmarks.registry import IMAGE_BENCHMARKS
+    from midebias.training import TrainConfig, train
+
+    setting = IMAGE_BENCHMARKS[args.benchmark].bias_setting
+    if setting == "bias_var" and args.rho is not None:
+        parser.error("--rho applies to biased-mnist; colored-mnist takes --bias-var")
+    if setting == "rho" and args.bias_var is not None:
+        parser.error("--bias-var applies to colored-mnist; biased-mnist takes --rho")
+    config = TrainConfig(
+        benchmark=args.benchmark,
+        strength=args.bias_var if setting == "bias_var" else args.rho,
+        method=args.method,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        train_size=args.train_size,
+        val_fraction=args.val_fraction,
+        model=args.model,
+        bias_code=args.bias_code,
+        hparams=dict(args.hparams),
+        source=args.source,
+        data_dir=args.data_dir,
+        device=args.device,
+        audit=not args.no_audit,
+        progress=not args.no_progress,
+    )
+    try:
+        config.resolve()  # every value checked before any work is done
+    except ValueError as e:
+        parser.error(str(e))
+    m = train(config, args.out, overwrite=args.overwrite)
+    parts = [
+        f"{m['method']} on {m['benchmark']} ({setting}={m[setting]}, seed {m['seed']},",
+        f"{m['epochs']} epochs): test {m['test_accuracy']:.3f}",
+        f"aligned {m['aligned_accuracy']:.3f} val {m['val_accuracy']:.3f}",
+    ]
+    if "bias_probe_accuracy" in m:
+        parts.append(f"bias-probe {m['bias_probe_accuracy']:.3f} MI {m['mi_posthoc']:.3f}")
+    parts.append(f"{m['seconds_per_epoch']:.1f} s/epoch -> {args.out}")
+    print(" ".join(parts))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from midebias.data import DataError
+    from midebias.training import TrainingError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args, parser)
+        if args.command == "demo":
+            from midebias.demo import run_demo
+
+            return run_demo(args)
+    except (DataError, TrainingError, FileExistsError) as e:
+        print(f"midebias: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("midebias: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

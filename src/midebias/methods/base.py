@@ -1,0 +1,108 @@
+"""The one interface every training method implements (DomainBed style).
+
+A method owns its optimisers and any auxiliary networks (critics, bias heads). The training
+loop only calls `start_epoch`, `update` and `predict`; adding a method adds a class here and
+a registry entry, never a branch in the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from midebias.models import Classifier
+
+
+@dataclass
+class Batch:
+    """A minibatch: inputs x (float, scaled to [0, 1]), target y, bias attribute c as float
+    features (the chosen bias code), and the bias class index b (colour index)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    c: torch.Tensor
+    b: torch.Tensor
+
+
+class Method:
+    """Base class. Subclasses set `name`, `defaults` (hyper-parameters) and `update`."""
+
+    name: ClassVar[str] = "base"
+    #: Hyper-parameters with their defaults; users override any of them by name.
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(
+        self,
+        model: Classifier,
+        *,
+        lr: float,
+        c_dim: int,
+        num_bias: int,
+        hparams: dict[str, Any] | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        self.model = model
+        self.lr = lr
+        self.c_dim = c_dim
+        self.num_bias = num_bias
+        self.hparams = self.resolve_hparams(hparams or {})
+        self.generator = generator
+
+    @classmethod
+    def resolve_hparams(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Defaults updated with overrides; unknown names and wrong types are errors."""
+        unknown = sorted(set(overrides) - set(cls.defaults))
+        if unknown:
+            known = ", ".join(sorted(cls.defaults)) or "none"
+            raise ValueError(
+                f"method {cls.name!r} has no setting {', '.join(unknown)}; its settings: {known}"
+            )
+        out = dict(cls.defaults)
+        for key, value in overrides.items():
+            default = cls.defaults[key]
+            if isinstance(default, bool):
+                if isinstance(value, str):
+                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError(f"setting {key} expects true/false, got {value!r}")
+                    value = value.lower() in ("true", "1", "yes")
+                out[key] = bool(value)
+            elif isinstance(default, (int, float)):
+                try:
+                    value = type(default)(value)
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        f"setting {key} expects a {type(default).__name__}, got {value!r}"
+                    ) from None
+                out[key] = value
+            else:
+                out[key] = value
+        cls.check_hparams(out)
+        return out
+
+    @classmethod
+    def check_hparams(cls, hparams: dict[str, Any]) -> None:
+        """Raise ValueError for out-of-range settings (override in subclasses)."""
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every network the method trains, by name (for checkpoints and device moves)."""
+        return {"model": self.model}
+
+    def start_epoch(self, batches) -> dict[str, float]:
+        """Called at each epoch start with a callable returning a fresh batch iterator."""
+        return {}
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """One training step on a minibatch; returns losses as 0-d tensors or floats
+        (tensors avoid a device sync per step)."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def train_metrics(self) -> dict[str, float]:
+        """Method-specific numbers for metrics.json (e.g. the last training-time MI)."""
+        return {}

@@ -1,0 +1,27 @@
+"""Plain cross-entropy training: the baseline (lambda = 0 in the paper)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from midebias.methods.base import Batch, Method
+
+
+class Vanilla(Method):
+    name = "vanilla"
+    defaults = {"weight_decay": 0.0}
+
+    def __init__(self, model, **kw):
+        super().__init__(model, **kw)
+        self.opt = torch.optim.Adam(
+            model.parameters(), lr=self.lr, weight_decay=self.hparams["weight_decay"]
+        )
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        logits = self.model(batch.x)
+        loss = F.cross_entropy(logits, batch.y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"ce": loss.detach()}

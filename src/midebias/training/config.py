@@ -1,0 +1,75 @@
+"""The resolved settings of one training run."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run. None means 'the benchmark's default' until `resolve`."""
+
+    benchmark: str = "colored-mnist"
+    strength: float | None = None  # sigma^2 (colored-mnist) or rho (biased-mnist)
+    method: str = "vanilla"
+    epochs: int = 10
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    train_size: int | None = None
+    val_fraction: float = 0.1
+    model: str | None = None
+    bias_code: str | None = None  # paper | index | rgb
+    hparams: dict[str, Any] = field(default_factory=dict)
+    source: str = "mnist"  # mnist | demo (embedded subset)
+    data_dir: str | None = None
+    device: str = "cpu"
+    audit: bool = True
+    progress: bool = True
+
+    def resolve(self) -> TrainConfig:
+        """Fill benchmark defaults and check every value; raises ValueError with the reason."""
+        from midebias.benchmarks.base import BIAS_CODES
+        from midebias.benchmarks.registry import IMAGE_BENCHMARKS
+        from midebias.methods import get_method
+        from midebias.models import MODELS
+
+        if self.benchmark not in IMAGE_BENCHMARKS:
+            known = ", ".join(IMAGE_BENCHMARKS)
+            raise ValueError(f"unknown benchmark {self.benchmark!r}; choose one of {known}")
+        spec = IMAGE_BENCHMARKS[self.benchmark]
+        c = dataclasses.replace(self, hparams=dict(self.hparams))
+        c.strength = spec.default_strength if c.strength is None else float(c.strength)
+        c.batch_size = spec.batch_size if c.batch_size is None else c.batch_size
+        c.lr = spec.lr if c.lr is None else c.lr
+        c.model = spec.model if c.model is None else c.model
+        c.bias_code = spec.bias_code if c.bias_code is None else c.bias_code
+        if spec.bias_setting == "bias_var" and not 0 < c.strength <= 1:
+            raise ValueError(f"--bias-var must be in (0, 1], got {c.strength}")
+        if spec.bias_setting == "rho" and not 0 <= c.strength <= 1:
+            raise ValueError(f"--rho must be in [0, 1], got {c.strength}")
+        if c.epochs < 1:
+            raise ValueError(f"--epochs must be at least 1, got {c.epochs}")
+        if c.batch_size < 2:
+            raise ValueError(f"--batch-size must be at least 2, got {c.batch_size}")
+        if not c.lr > 0:
+            raise ValueError(f"--lr must be positive, got {c.lr}")
+        if c.train_size is not None and c.train_size < 1:
+            raise ValueError(f"--train-size must be positive, got {c.train_size}")
+        if not 0 < c.val_fraction < 1:
+            raise ValueError(f"--val-fraction must be in (0, 1), got {c.val_fraction}")
+        if c.model not in MODELS:
+            raise ValueError(f"unknown model {c.model!r}; choose one of {', '.join(MODELS)}")
+        if c.bias_code not in BIAS_CODES:
+            raise ValueError(
+                f"unknown bias code {c.bias_code!r}; choose one of {', '.join(BIAS_CODES)}"
+            )
+        if c.source not in ("mnist", "demo"):
+            raise ValueError(f"unknown source {c.source!r}; choose 'mnist' or 'demo'")
+        c.hparams = get_method(c.method).resolve_hparams(c.hparams)
+        return c
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

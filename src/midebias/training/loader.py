@@ -1,0 +1,50 @@
+"""In-memory minibatches by index: no per-item Dataset overhead for image benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from midebias.benchmarks.base import Split
+from midebias.methods.base import Batch
+
+
+class TensorSplit:
+    """A Split held as tensors on one device: images uint8 NCHW, converted per batch."""
+
+    def __init__(self, split: Split, bias_code: str, num_colors: int, device: str = "cpu"):
+        images = np.ascontiguousarray(split.images.transpose(0, 3, 1, 2))
+        self.images = torch.from_numpy(images).to(device)
+        self.labels = torch.from_numpy(split.labels).to(device)
+        self.codes = torch.from_numpy(split.bias_code(bias_code, num_colors)).to(device)
+        self.bias = torch.from_numpy(split.bias).to(device)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def c_dim(self) -> int:
+        return self.codes.shape[1]
+
+    def batch(self, idx: torch.Tensor) -> Batch:
+        x = self.images[idx].float().div_(255.0)
+        return Batch(x=x, y=self.labels[idx], c=self.codes[idx], b=self.bias[idx])
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[Batch]:
+        n = len(self)
+        if shuffle:
+            order = torch.randperm(n, generator=generator).to(self.labels.device)
+        else:
+            order = torch.arange(n, device=self.labels.device)
+        stop = n - n % batch_size if drop_last and n >= batch_size else n
+        for s in range(0, stop, batch_size):
+            yield self.batch(order[s : s + batch_size])

@@ -1,0 +1,139 @@
+"""The training loop: one function, every method plugged in through `Method`."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from midebias.benchmarks.base import BenchmarkData
+from midebias.benchmarks.registry import IMAGE_BENCHMARKS, load_benchmark
+from midebias.evaluation.metrics import accuracy
+from midebias.methods import get_method
+from midebias.models import make_model
+from midebias.training.config import TrainConfig
+from midebias.training.loader import TensorSplit
+from midebias.training.run import RunDir
+
+
+class TrainingError(RuntimeError):
+    """Training diverged or cannot go on; the message says what to change."""
+
+
+def build_data(cfg: TrainConfig) -> BenchmarkData:
+    return load_benchmark(
+        cfg.benchmark,
+        strength=cfg.strength,
+        seed=cfg.seed,
+        train_size=cfg.train_size,
+        val_fraction=cfg.val_fraction,
+        source=cfg.source,
+        data_dir=cfg.data_dir,
+    )
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path | None = None,
+    *,
+    data: BenchmarkData | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Train `config.method` on `config.benchmark`; return final metrics (and write a run
+    folder at `out` if given). `data` may be passed to reuse generated splits."""
+    cfg = config.resolve()
+    if out is not None:
+        RunDir.check_free(out, overwrite)  # fail before the data work, not after
+    if data is None:
+        data = build_data(cfg)
+    run = RunDir(out, overwrite=overwrite) if out is not None else None
+    if run:
+        run.write_json("config.json", {**cfg.to_dict(), "data": data.settings})
+
+    device = torch.device(cfg.device)
+    splits = {
+        k: TensorSplit(s, cfg.bias_code, data.num_colors, device) for k, s in data.splits.items()
+    }
+    train_split = splits["train"]
+    gen = torch.Generator().manual_seed(cfg.seed)  # data order and every method's sampling
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+        torch.manual_seed(cfg.seed)
+        model = make_model(cfg.model, in_channels=3, num_classes=data.num_classes).to(device)
+        method = get_method(cfg.method)(
+            model,
+            lr=cfg.lr,
+            c_dim=train_split.c_dim,
+            num_bias=data.num_colors,
+            hparams=cfg.hparams,
+            generator=gen,
+        )
+
+    def epoch_batches():
+        return train_split.batches(cfg.batch_size, shuffle=True, generator=gen)
+
+    steps = math.ceil(len(train_split) / cfg.batch_size)
+    eval_names = [k for k in splits if k != "train"]
+    train_seconds = 0.0
+    record: dict[str, Any] = {}
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        sums: dict[str, Any] = defaultdict(float)
+        for k, v in method.start_epoch(epoch_batches).items():
+            sums["start_" + k] = v
+        bar = tqdm(
+            epoch_batches(),
+            total=steps,
+            desc=f"{cfg.method} epoch {epoch}/{cfg.epochs}",
+            disable=not cfg.progress,
+            leave=False,
+            unit="batch",
+        )
+        for batch in bar:
+            for k, v in method.update(batch).items():
+                sums[k] = sums[k] + v  # tensors stay on the device: no sync per step
+        seconds = time.perf_counter() - t0
+        train_seconds += seconds
+        losses = {k: float(v) / (1 if k.startswith("start_") else steps) for k, v in sums.items()}
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            raise TrainingError(
+                f"training diverged at epoch {epoch}: {', '.join(bad)} became NaN or infinite. "
+                "Lower --lr (or the method's lambda) and try again."
+            )
+        record = {"epoch": epoch, "seconds": seconds, "losses": losses}
+        record.update({f"{k}_accuracy": accuracy(model, splits[k]) for k in eval_names})
+        if run:
+            run.log_epoch(record)
+
+    metrics: dict[str, Any] = {
+        "benchmark": cfg.benchmark,
+        "method": cfg.method,
+        "seed": cfg.seed,
+        "epochs": cfg.epochs,
+        IMAGE_BENCHMARKS[cfg.benchmark].bias_setting: cfg.strength,
+        "train_size": len(train_split),
+        "seconds_per_epoch": train_seconds / cfg.epochs,
+        "train_accuracy": accuracy(model, train_split),
+        **{k: v for k, v in record.items() if k.endswith("_accuracy")},
+        "final_losses": record["losses"],
+        **method.train_metrics(),
+    }
+    if cfg.audit:
+        from midebias.evaluation.audit import leakage_audit
+
+        metrics.update(leakage_audit(model, splits, seed=cfg.seed))
+    if run:
+        run.write_json("metrics.json", metrics)
+        run.save_checkpoint(
+            {
+                "config": cfg.to_dict(),
+                **{name: m.state_dict() for name, m in method.modules().items()},
+            }
+        )
+    return metrics

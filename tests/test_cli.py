@@ -1,0 +1,76 @@
+"""The command line: a tiny end-to-end run, and clear errors before any work."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from midebias.cli import main
+
+
+def test_tiny_end_to_end_train(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(
+        [
+            "train",
+            "--benchmark",
+            "colored-mnist",
+            "--bias-var",
+            "0.03",
+            "--source",
+            "demo",
+            "--epochs",
+            "1",
+            "--train-size",
+            "256",
+            "--batch-size",
+            "64",
+            "--no-progress",
+            "--no-audit",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["bias_var"] == 0.03 and m["method"] == "vanilla" and m["epochs"] == 1
+    assert 0.0 <= m["test_accuracy"] <= 1.0
+    assert "test" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--benchmark", "colored-mnist", "--rho", "0.9"], "--rho applies to biased-mnist"),
+        (["--benchmark", "biased-mnist", "--bias-var", "0.02"], "--bias-var applies to"),
+        (["--benchmark", "colored-mnist", "--bias-var", "-1"], "must be in (0, 1]"),
+        (["--benchmark", "biased-mnist", "--rho", "2"], "--rho must be in [0, 1]"),
+        (["--benchmark", "colored-mnist", "--epochs", "0"], "must be at least 1"),
+        (["--benchmark", "colored-mnist", "--lr", "abc"], "expected a number"),
+        (["--benchmark", "mnist"], "invalid choice"),
+        (["--benchmark", "colored-mnist", "--set", "foo"], "expected KEY=VALUE"),
+        (["--benchmark", "colored-mnist", "--set", "foo=1"], "no setting foo"),
+    ],
+)
+def test_bad_flags_exit_nonzero_with_message(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", *argv, "--out", str(tmp_path / "r")])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # no work was done
+
+
+def test_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MIDEBIAS_OFFLINE", "1")
+    monkeypatch.setenv("MIDEBIAS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MIDEBIAS_DATA_DIR", raising=False)
+    rc = main(
+        ["train", "--benchmark", "colored-mnist", "--data-dir", str(tmp_path / "empty")]
+        + ["--out", str(tmp_path / "r"), "--no-progress"]
+    )
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "train-images-idx3-ubyte.gz" in err and "MIDEBIAS_DATA_DIR" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "r").exists()  # nothing half-written

@@ -1,0 +1,89 @@
+"""The training loop: run folders, determinism, metrics, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from midebias.benchmarks import colored_mnist
+from midebias.methods import Vanilla
+from midebias.training import TrainConfig, TrainingError, read_run, train
+
+
+@pytest.fixture(scope="module")
+def tiny(demo_mnist):
+    return colored_mnist(*demo_mnist, bias_var=0.02, seed=0, train_size=512)
+
+
+def _cfg(**kw):
+    base = dict(epochs=2, batch_size=64, source="demo", train_size=512, audit=False, progress=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_run_folder_contents(tiny, tmp_path):
+    m = train(_cfg(), tmp_path / "run", data=tiny)
+    run = read_run(tmp_path / "run")
+    assert len(run["history"]) == 2
+    assert run["metrics"] == json.loads(json.dumps(m))
+    for key in [
+        "test_accuracy",
+        "aligned_accuracy",
+        "val_accuracy",
+        "train_accuracy",
+        "seconds_per_epoch",
+        "epochs",
+        "method",
+        "benchmark",
+        "seed",
+    ]:
+        assert key in m
+    assert run["config"]["method"] == "vanilla" and run["config"]["lr"] == 1e-3
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
+    # Learning happened: training accuracy far above chance on the biased training set.
+    assert m["train_accuracy"] > 0.5
+
+
+def test_same_seed_same_result_other_seed_differs(tiny):
+    a = train(_cfg(epochs=1), data=tiny)
+    b = train(_cfg(epochs=1), data=tiny)
+    c = train(_cfg(epochs=1, seed=1), data=tiny)
+    drop = ("seconds_per_epoch", "final_losses")
+    strip = lambda m: {k: v for k, v in m.items() if k not in drop}  # noqa: E731
+    assert strip(a) == strip(b)
+    assert a["final_losses"]["ce"] == b["final_losses"]["ce"]
+    assert a["final_losses"]["ce"] != c["final_losses"]["ce"]
+
+
+def test_existing_run_folder_is_not_overwritten(tiny, tmp_path):
+    train(_cfg(epochs=1), tmp_path / "r", data=tiny)
+    before = (tmp_path / "r" / "metrics.json").read_text()
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(_cfg(epochs=1), tmp_path / "r", data=tiny)
+    assert (tmp_path / "r" / "metrics.json").read_text() == before
+
+
+def test_divergence_is_reported_with_advice(tiny):
+    with pytest.raises(TrainingError, match="Lower --lr"):
+        train(_cfg(epochs=1, lr=1e6), data=tiny)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        (dict(strength=1.5), "bias-var"),
+        (dict(epochs=0), "epochs"),
+        (dict(method="nope"), "unknown method"),
+        (dict(bias_code="hsv"), "unknown bias code"),
+        (dict(hparams={"nope": 1}), "no setting nope"),
+        (dict(hparams={"weight_decay": "abc"}), "expects a float"),
+    ],
+)
+def test_bad_settings_are_rejected_before_work(kw, message):
+    with pytest.raises(ValueError, match=message):
+        _cfg(**kw).resolve()
+
+
+def test_hparams_are_typed_from_strings():
+    assert Vanilla.resolve_hparams({"weight_decay": "0.5"}) == {"weight_decay": 0.5}
