@@ -5,3 +5,8 @@ Backpropagation" (CVPR-W 2021), with its baselines, benchmarks and a leakage aud
 """
 
 __version__ = "0.1.0"
+
+from midebias.estimators import estimate_mi  # noqa: E402
+from midebias.penalty import MIPenalty  # noqa: E402
+
+__all__ = ["MIPenalty", "estimate_mi", "__version__"]

@@ -10,6 +10,11 @@ import numpy as np
 BIAS_CODES = ("paper", "index", "rgb")
 
 
+def bias_code_groups(kind: str, num_colors: int = 10) -> list[int] | None:
+    """Sizes of the one-hot groups of a bias code (categorical variables), None if continuous."""
+    return {"paper": [8, 8, 8], "index": [num_colors], "rgb": None}[kind]
+
+
 @dataclass
 class Split:
     """One split of an image benchmark.

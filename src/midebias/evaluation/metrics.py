@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from midebias.models import Classifier
-from midebias.training.loader import TensorSplit
+if TYPE_CHECKING:  # the loader imports the training package, which imports this module
+    from midebias.models import Classifier
+    from midebias.training.loader import TensorSplit
 
 
 @torch.inference_mode()

@@ -33,6 +33,8 @@ class Method:
     name: ClassVar[str] = "base"
     #: Hyper-parameters with their defaults; users override any of them by name.
     defaults: ClassVar[dict[str, Any]] = {}
+    #: Named bundles of settings (a 'preset' setting picks one; explicit settings win).
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(
         self,
@@ -41,6 +43,7 @@ class Method:
         lr: float,
         c_dim: int,
         num_bias: int,
+        c_groups: list[int] | None = None,
         hparams: dict[str, Any] | None = None,
         generator: torch.Generator | None = None,
     ):
@@ -48,6 +51,8 @@ class Method:
         self.lr = lr
         self.c_dim = c_dim
         self.num_bias = num_bias
+        #: Sizes of the one-hot groups in c (categorical bias variables); None if continuous.
+        self.c_groups = c_groups
         self.hparams = self.resolve_hparams(hparams or {})
         self.generator = generator
 
@@ -61,6 +66,14 @@ class Method:
                 f"method {cls.name!r} has no setting {', '.join(unknown)}; its settings: {known}"
             )
         out = dict(cls.defaults)
+        preset = overrides.get("preset", cls.defaults.get("preset"))
+        if preset is not None:
+            if preset not in cls.presets:
+                raise ValueError(
+                    f"method {cls.name!r} has no preset {preset!r}; "
+                    f"its presets: {', '.join(cls.presets)}"
+                )
+            out.update(cls.presets[preset])
         for key, value in overrides.items():
             default = cls.defaults[key]
             if isinstance(default, bool):

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from midebias.benchmarks.base import BenchmarkData
+from midebias.benchmarks.base import BenchmarkData, bias_code_groups
 from midebias.benchmarks.registry import IMAGE_BENCHMARKS, load_benchmark
 from midebias.evaluation.metrics import accuracy
 from midebias.methods import get_method
@@ -43,9 +43,13 @@ def train(
     *,
     data: BenchmarkData | None = None,
     overwrite: bool = False,
+    history: list[dict] | None = None,
+    label: str | None = None,
 ) -> dict[str, Any]:
     """Train `config.method` on `config.benchmark`; return final metrics (and write a run
-    folder at `out` if given). `data` may be passed to reuse generated splits."""
+    folder at `out` if given). `data` may be passed to reuse generated splits; each epoch's
+    record is also appended to `history` if given; `label` names the run in config.json
+    (e.g. 'mi:fast', for tables built from run folders)."""
     cfg = config.resolve()
     if out is not None:
         RunDir.check_free(out, overwrite)  # fail before the data work, not after
@@ -53,7 +57,9 @@ def train(
         data = build_data(cfg)
     run = RunDir(out, overwrite=overwrite) if out is not None else None
     if run:
-        run.write_json("config.json", {**cfg.to_dict(), "data": data.settings})
+        run.write_json(
+            "config.json", {**cfg.to_dict(), "label": label or cfg.method, "data": data.settings}
+        )
 
     device = torch.device(cfg.device)
     splits = {
@@ -69,6 +75,7 @@ def train(
             lr=cfg.lr,
             c_dim=train_split.c_dim,
             num_bias=data.num_colors,
+            c_groups=bias_code_groups(cfg.bias_code, data.num_colors),
             hparams=cfg.hparams,
             generator=gen,
         )
@@ -110,6 +117,8 @@ def train(
         record.update({f"{k}_accuracy": accuracy(model, splits[k]) for k in eval_names})
         if run:
             run.log_epoch(record)
+        if history is not None:
+            history.append(record)
 
     metrics: dict[str, Any] = {
         "benchmark": cfg.benchmark,

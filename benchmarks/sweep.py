@@ -1,0 +1,192 @@
+"""Sweep methods x bias strengths x seeds on an image benchmark; one run folder per run.
+
+Finished runs (metrics.json present) are skipped, so a sweep can be resumed. A summary
+JSON (every run's metrics plus mean/std per method and strength) is rewritten after every
+run, and a table is printed at the end. Example (vanilla on Colored MNIST):
+
+    python benchmarks/sweep.py --benchmark colored-mnist --methods vanilla \
+        --strengths 0.02 0.03 0.05 --epochs 5 --train-size 20000 --out benchmarks/results/cm
+
+Anything a table shows can be rebuilt from the run folders (`collect`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from midebias.benchmarks.registry import IMAGE_BENCHMARKS, load_benchmark
+from midebias.report import format_table
+from midebias.training import TrainConfig, train
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    k, _, v = text.partition("=")
+    return k, v
+
+
+def parse_method(spec: str) -> tuple[str, dict]:
+    """'mi:fast' -> ('mi', {'preset': 'fast'}); 'vanilla' -> ('vanilla', {})."""
+    name, _, preset = spec.partition(":")
+    return name, ({"preset": preset} if preset else {})
+
+
+def run_name(method: str, strength: float, seed: int, tag: str = "") -> str:
+    label = method.replace(":", "-")
+    return f"{label}{('-' + tag) if tag else ''}_s{strength:g}_seed{seed}"
+
+
+def collect(out: Path) -> list[dict]:
+    """Final metrics of every finished run below `out`, with its config's hparams."""
+    rows = []
+    for f in sorted(out.glob("*/metrics.json")):
+        m = json.loads(f.read_text())
+        cfg = json.loads((f.parent / "config.json").read_text())
+        label = cfg.get("label", m["method"])
+        rows.append({**m, "label": label, "run": f.parent.name, "hparams": cfg.get("hparams", {})})
+    return rows
+
+
+def summarise(rows: list[dict], strength_key: str, metrics: list[str]) -> list[dict]:
+    """mean +- std over seeds of each metric, per (method label, strength)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r.get("label", r["method"]), r[strength_key]), []).append(r)
+    out = []
+    for (label, s), rs in sorted(groups.items()):
+        row = {"method": label, strength_key: s, "seeds": len(rs), "epochs": rs[0]["epochs"]}
+        for m in metrics:
+            vals = [r[m] for r in rs if r.get(m) is not None]
+            if vals:
+                row[m] = statistics.fmean(vals)
+                row[m + "_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        out.append(row)
+    return out
+
+
+def table(summary: list[dict], strength_key: str, metrics: list[str]) -> str:
+    rows = []
+    for s in summary:
+        r = {"method": s["method"], strength_key: s[strength_key], "n": s["seeds"]}
+        for m in metrics:
+            if m in s:
+                r[m] = f"{s[m]:.3f} +- {s[m + '_std']:.3f}"
+        rows.append(r)
+    return format_table(rows, ["method", strength_key, "n", *metrics])
+
+
+DEFAULT_METRICS = [
+    "test_accuracy",
+    "aligned_accuracy",
+    "val_unbiased_accuracy",
+    "bias_probe_accuracy",
+    "mi_posthoc",
+    "seconds_per_epoch",
+]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--benchmark", required=True, choices=sorted(IMAGE_BENCHMARKS))
+    p.add_argument(
+        "--methods", nargs="+", default=["vanilla"], help="method or method:preset, e.g. mi:fast"
+    )
+    p.add_argument("--strengths", nargs="+", type=float, required=True, help="sigma^2 or rho")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--train-size", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument(
+        "--set",
+        dest="hparams",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="method setting applied to every non-vanilla method",
+    )
+    p.add_argument("--tag", default="", help="suffix of run names (e.g. a preset)")
+    p.add_argument("--no-audit", action="store_true")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True, type=Path)
+    args = p.parse_args(argv)
+
+    spec = IMAGE_BENCHMARKS[args.benchmark]
+    key = spec.bias_setting
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    for strength in args.strengths:
+        for seed in args.seeds:
+            todo = [
+                m
+                for m in args.methods
+                if not (args.out / run_name(m, strength, seed, args.tag) / "metrics.json").exists()
+            ]
+            if not todo:
+                continue
+            data = load_benchmark(
+                args.benchmark,
+                strength=strength,
+                seed=seed,
+                train_size=args.train_size,
+                data_dir=args.data_dir,
+            )
+            for spec in todo:
+                method, preset = parse_method(spec)
+                hparams = {**preset, **dict(args.hparams)} if method != "vanilla" else {}
+                cfg = TrainConfig(
+                    benchmark=args.benchmark,
+                    strength=strength,
+                    method=method,
+                    epochs=args.epochs,
+                    batch_size=args.batch_size,
+                    lr=args.lr,
+                    seed=seed,
+                    train_size=args.train_size,
+                    data_dir=args.data_dir,
+                    device=args.device,
+                    hparams=hparams,
+                    audit=not args.no_audit,
+                    progress=sys.stderr.isatty(),
+                )
+                name = run_name(spec, strength, seed, args.tag)
+                label = spec + (f"[{args.tag}]" if args.tag else "")
+                m = train(cfg, args.out / name, data=data, overwrite=True, label=label)
+                print(
+                    f"{name}: test {m['test_accuracy']:.3f} aligned "
+                    f"{m['aligned_accuracy']:.3f} ({m['seconds_per_epoch']:.1f} s/epoch)",
+                    flush=True,
+                )
+                write_summary(args, key)
+    summary = write_summary(args, key)
+    print(table(summary, key, DEFAULT_METRICS))
+    print(f"({time.time() - started:.0f} s; runs in {args.out})")
+    return 0
+
+
+def write_summary(args, key: str) -> list[dict]:
+    rows = collect(args.out)
+    summary = summarise(rows, key, DEFAULT_METRICS)
+    meta = {
+        "command": " ".join(sys.argv),
+        "machine": f"{platform.machine()} {platform.processor()} torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads",
+        "device": args.device,
+    }
+    (args.out / "summary.json").write_text(
+        json.dumps({"meta": meta, "summary": summary, "runs": rows}, indent=2) + "\n"
+    )
+    return summary
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The paper's method: descend a neural estimate of I(z; c) while the estimator ascends it.
+
+Ragonesi et al. (PROTOCOLS section 1): minimise CE(g(f(x)), y) + lambda * I(z; c) over the
+encoder f and head g, with I estimated by a statistics network T trained at the same time.
+
+How the MI gradient reaches the encoder (`step`):
+- "separate" (the authors' code): a CE step with Adam(lr); then, on the same minibatch with
+  the updated weights, the gradients of CE and of the MI estimate are computed for every
+  encoder tensor, the MI gradient is rescaled to norm min(||g_CE||, ||g_MI||) (MINE's
+  adaptive clipping), and a second Adam with lr * lambda descends it.
+- "joint": one forward pass; the MI gradient w.r.t. z is rescaled to the norm of dCE/dz
+  (clipping in representation space) and added, times lambda, to the CE gradient; one
+  backward through the encoder and one Adam step: about the cost of a vanilla step plus T.
+
+How T is trained (`t_source`), `t_steps` updates after every step:
+- "pool" (the authors' code): on the first `t_steps` minibatches of the epoch, each one
+  re-encoded with the current encoder (one encoder forward per T update).
+- "recent": on the detached z of this step and of the last `t_buffer` steps; the encoder is
+  never re-run for T.
+With `t_warmup`, each epoch starts with one T update on every minibatch (authors' code).
+
+With `conditional`, the estimator's marginal pairs are drawn within the same class y, so it
+estimates I(z; c | y): the bias information in z beyond what the label explains. On
+Colored MNIST, where the training colour is almost a function of the label, this is the part
+of I(z; c) that a shape-based z does not have (see the README's method notes).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from midebias.methods.base import Batch, Method
+from midebias.penalty import CONDITIONAL_ESTIMATORS, MIPenalty, clip_to_reference
+
+
+class MIDebias(Method):
+    name = "mi"
+    defaults = {
+        "preset": "paper",
+        "lambda": 1.0,
+        "estimator": "dv",
+        "step": "separate",
+        "clip": True,
+        "conditional": False,
+        "t_steps": 40,
+        "t_lr": 1e-4,
+        "t_hidden": 64,
+        "t_layers": 3,
+        "t_warmup": True,
+        "t_source": "pool",
+        "t_buffer": 0,
+        "t_batch": 512,  # samples per T update (recent source), drawn from the kept batches
+        "t_normalize": False,  # T sees z standardised with running statistics
+        "mi_delay_epochs": 0,  # epochs of plain CE before the encoder descends I (T trains)
+    }
+    presets = {
+        # The authors' TF1 schedule for digits (PROTOCOLS section 1, rugrag/learn-unbiased).
+        # Their classifier lr is 1e-4 over 500 epochs: pass --lr 1e-4 for that too.
+        "paper": {},
+    }
+
+    @classmethod
+    def check_hparams(cls, h) -> None:
+        if h["step"] not in ("separate", "joint"):
+            raise ValueError(f"step must be 'separate' or 'joint', got {h['step']!r}")
+        if h["t_source"] not in ("pool", "recent"):
+            raise ValueError(f"t_source must be 'pool' or 'recent', got {h['t_source']!r}")
+        if h["lambda"] < 0:
+            raise ValueError(f"lambda must be >= 0, got {h['lambda']}")
+        for k in ("t_steps", "t_buffer", "t_hidden", "t_layers", "mi_delay_epochs"):
+            if h[k] < 0:
+                raise ValueError(f"{k} must be >= 0, got {h[k]}")
+        if h["conditional"] and h["estimator"] not in CONDITIONAL_ESTIMATORS:
+            raise ValueError(
+                "conditional needs a shuffle-based estimator "
+                f"({', '.join(CONDITIONAL_ESTIMATORS)}), not {h['estimator']!r}"
+            )
+        if h["t_lr"] <= 0:
+            raise ValueError(f"t_lr must be positive, got {h['t_lr']}")
+
+    def __init__(self, model, **kw):
+        super().__init__(model, **kw)
+        h = self.hparams
+        # The estimator, its optimiser and the buffer of recent z live in the penalty that
+        # users can also drop into their own loops.
+        self.penalty = MIPenalty(
+            model.z_dim,
+            self.c_dim,
+            weight=h["lambda"],
+            estimator=h["estimator"],
+            conditional=h["conditional"],
+            clip=h["clip"],
+            critic_steps=h["t_steps"],
+            critic_lr=h["t_lr"],
+            critic_hidden=h["t_hidden"],
+            critic_layers=h["t_layers"],
+            buffer=h["t_buffer"],
+            critic_batch=h["t_batch"],
+            normalize=h["t_normalize"],
+            generator=self.generator,
+        ).to(next(model.parameters()).device)
+        self.encoder_params = list(model.encoder.parameters())
+        self.opt = torch.optim.Adam(model.parameters(), lr=self.lr)
+        self.opt_mi = torch.optim.Adam(self.encoder_params, lr=self.lr * h["lambda"])
+        self.pool: list[Batch] = []
+        self.epoch = 0  # index of the current epoch, from 0
+        self.epochs_started = 0
+        self.mi_sum = torch.zeros(())
+        self.mi_count = 0
+
+    def modules(self):
+        return {"model": self.model, "estimator": self.penalty.estimator}
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model.features(x)
+
+    def start_epoch(self, batches) -> dict[str, float]:
+        self.epoch = self.epochs_started
+        self.epochs_started += 1
+        self.mi_sum = torch.zeros(())
+        self.mi_count = 0
+        h = self.hparams
+        if h["t_source"] == "pool":
+            self.pool = []
+        for i, batch in enumerate(batches()):
+            if h["t_source"] == "pool" and i < h["t_steps"]:
+                self.pool.append(batch)
+            if not h["t_warmup"]:
+                if h["t_source"] != "pool" or i + 1 >= h["t_steps"]:
+                    break
+                continue
+            self.penalty.critic_step(self._encode(batch.x), batch.c, batch.y)
+        return {}
+
+    # -- one step ------------------------------------------------------------------------
+    def update(self, batch: Batch) -> dict[str, float]:
+        h = self.hparams
+        active = self.epoch >= h["mi_delay_epochs"] and h["lambda"] > 0
+        step = self._separate_step if h["step"] == "separate" else self._joint_step
+        ce, mi, z = step(batch, active)
+        self.mi_sum = self.mi_sum.to(mi.device) + mi.detach()  # no device sync per step
+        self.mi_count += 1
+        if h["t_source"] == "pool":
+            for i in range(h["t_steps"] if self.pool else 0):
+                b = self.pool[i % len(self.pool)]
+                self.penalty.critic_step(self._encode(b.x), b.c, b.y)
+        else:
+            self.penalty.train_critic(z, batch.c, batch.y)
+        return {"ce": ce.detach(), "mi": mi.detach()}
+
+    def _separate_step(self, batch: Batch, active: bool):
+        ce = F.cross_entropy(self.model(batch.x), batch.y)
+        self.opt.zero_grad(set_to_none=True)
+        ce.backward()
+        self.opt.step()
+        # The MI step, on the same minibatch with the updated weights.
+        z = self.model.features(batch.x)
+        mi = self.penalty.estimate(z, batch.c, batch.y)
+        if active:
+            params = self.encoder_params
+            g_mi = torch.autograd.grad(mi, params, retain_graph=self.hparams["clip"])
+            if self.hparams["clip"]:
+                ce_now = F.cross_entropy(self.model.head(z), batch.y)
+                g_ce = torch.autograd.grad(ce_now, params)
+                g_mi = [clip_to_reference(m, c.norm()) for m, c in zip(g_mi, g_ce, strict=True)]
+            for p, g in zip(params, g_mi, strict=True):
+                p.grad = g
+            self.opt_mi.step()
+        return ce, mi, z.detach()
+
+    def _joint_step(self, batch: Batch, active: bool):
+        z = self.model.features(batch.x)
+        ce = F.cross_entropy(self.model.head(z), batch.y)
+        if active:
+            term = self.penalty(z, batch.c, y=batch.y, task_loss=ce, train_critic=False)
+            mi = self.penalty.last_estimate
+        else:
+            term = 0.0
+            with torch.no_grad():
+                mi = self.penalty.estimate(z, batch.c, batch.y)
+        self.opt.zero_grad(set_to_none=True)
+        (ce + term).backward()  # one backward through the encoder for both terms
+        self.opt.step()
+        return ce, mi, z.detach()
+
+    def train_metrics(self) -> dict[str, float]:
+        """mi_train: the training-time estimate, averaged over the last epoch's steps."""
+        return {"mi_train": float(self.mi_sum) / max(self.mi_count, 1)}

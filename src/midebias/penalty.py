@@ -1,0 +1,180 @@
+"""`MIPenalty`: the paper's MI term for your own PyTorch training loop.
+
+    penalty = MIPenalty(z_dim=64, c_dim=24)          # owns its estimator and optimiser
+    z = encoder(x)
+    ce = F.cross_entropy(head(z), y)
+    loss = ce + penalty(z, c, task_loss=ce)          # trains T, returns lambda * clipped I
+    loss.backward(); optimiser.step()
+
+Each call first trains the statistics network T for `critic_steps` updates on detached z
+(minibatches of `critic_batch` drawn from this step's z and up to `buffer` recent steps'),
+then returns a term whose value is
+weight * I_hat(z; c) and whose gradient w.r.t. z is weight * dI/dz, rescaled to norm
+min(||dI/dz||, ||d task_loss/dz||) when `clip` and a task loss are given (MINE's adaptive
+clipping, applied in representation space).
+
+T sees z standardised with running (detached) means and variances: an invertible affine
+map, so the MI is unchanged, but the critic trains several times faster on ReLU features
+whose scale drifts during training (measured: a conditional DV critic on a trained digit
+encoder's z reached 0.55 nats after 300 steps standardised, 0.05 raw).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from contextlib import nullcontext
+
+import torch
+from torch import nn
+
+from midebias.estimators import make_estimator
+
+#: Estimators whose marginal term comes from an in-batch shuffle, so that drawing the
+#: shuffle within classes turns them into estimates of I(z; c | y).
+CONDITIONAL_ESTIMATORS = ("dv", "mine", "nwj")
+
+
+def clip_to_reference(grad: torch.Tensor, ref_norm: torch.Tensor) -> torch.Tensor:
+    """Rescale `grad` to norm min(||grad||, ref_norm) (Belghazi et al. 2018, Sec. 3.2)."""
+    norm = grad.norm()
+    return grad * torch.clamp(ref_norm / (norm + 1e-12), max=1.0)
+
+
+class MIPenalty(nn.Module):
+    """weight * I(z; c), estimated by a critic trained inside the penalty.
+
+    Args:
+        z_dim, c_dim: widths of z and of c (c as float features: one-hot or continuous).
+        weight: lambda, the penalty's weight.
+        estimator: a name from `midebias.estimators.ESTIMATORS` ("dv" as in the paper).
+        conditional: estimate I(z; c | y) (pass y): marginal pairs drawn within classes.
+        clip: rescale the MI gradient on z to the task gradient's norm (needs task_loss).
+        critic_steps, critic_lr, critic_hidden, critic_layers: T's training and shape.
+        buffer: recent minibatches of detached z kept for T's updates.
+        critic_batch: samples per T update, drawn from the kept minibatches.
+        normalize: standardise z for T with running statistics (see module doc).
+        generator: torch.Generator for the estimator's shuffles (reproducibility).
+    """
+
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        *,
+        weight: float = 1.0,
+        estimator: str = "dv",
+        conditional: bool = False,
+        clip: bool = True,
+        critic_steps: int = 5,
+        critic_lr: float = 1e-4,
+        critic_hidden: int = 64,
+        critic_layers: int = 3,
+        buffer: int = 0,
+        critic_batch: int = 512,
+        normalize: bool = True,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        if weight < 0:
+            raise ValueError(f"weight must be >= 0, got {weight}")
+        if conditional and estimator not in CONDITIONAL_ESTIMATORS:
+            raise ValueError(
+                "conditional needs a shuffle-based estimator "
+                f"({', '.join(CONDITIONAL_ESTIMATORS)}), not {estimator!r}"
+            )
+        self.weight = weight
+        self.conditional = conditional
+        self.clip = clip
+        self.critic_steps = critic_steps
+        self.estimator = make_estimator(
+            estimator, z_dim, c_dim, hidden=critic_hidden, layers=critic_layers, generator=generator
+        )
+        self.critic_opt = torch.optim.Adam(self.estimator.parameters(), lr=critic_lr)
+        self.recent: deque = deque(maxlen=buffer + 1)
+        self.critic_batch = critic_batch
+        self.normalize = normalize
+        self.generator = generator
+        self.register_buffer("z_mean", torch.zeros(z_dim))
+        self.register_buffer("z_var", torch.ones(z_dim))
+        self.register_buffer("stats_started", torch.zeros((), dtype=torch.bool))
+        self.last_estimate = torch.tensor(float("nan"))
+
+    @torch.no_grad()
+    def update_stats(self, z: torch.Tensor, momentum: float = 0.1) -> None:
+        """Running mean/variance of z (the first call sets them)."""
+        mean, var = z.mean(0), z.var(0, unbiased=False)
+        if not bool(self.stats_started):
+            self.z_mean.copy_(mean)
+            self.z_var.copy_(var)
+            self.stats_started.fill_(True)
+        else:
+            self.z_mean.lerp_(mean, momentum)
+            self.z_var.lerp_(var, momentum)
+
+    def _scale(self, z: torch.Tensor) -> torch.Tensor:
+        if not self.normalize:
+            return z
+        return (z - self.z_mean) / torch.sqrt(self.z_var + 1e-5)
+
+    def _given(self, y: torch.Tensor | None):
+        if not self.conditional:
+            return nullcontext()
+        if y is None:
+            raise ValueError("a conditional MIPenalty needs the labels: call it with y=...")
+        return self.estimator.conditioned_on(y)
+
+    def estimate(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None):
+        """The estimate of I(z; c) (or I(z; c | y)) on this minibatch, differentiable in z."""
+        with self._given(y):
+            return self.estimator(self._scale(z), c)
+
+    def critic_step(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None):
+        """One update of T on detached z (and of the running statistics of z)."""
+        if self.normalize:
+            self.update_stats(z)
+        with self._given(y):
+            loss = self.estimator.loss(self._scale(z.detach()), c)
+        self.critic_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_opt.step()
+
+    def train_critic(self, z, c, y=None, steps: int | None = None) -> None:
+        """`steps` updates of T, each on `critic_batch` samples drawn from this minibatch and
+        the recent ones kept (z detached: T's training never reaches the encoder)."""
+        z = z.detach()
+        self.recent.append((z, c, y))
+        zs = torch.cat([r[0] for r in self.recent])
+        cs = torch.cat([r[1] for r in self.recent])
+        ys = None if y is None else torch.cat([r[2] for r in self.recent])
+        n = len(zs)
+        for _ in range(self.critic_steps if steps is None else steps):
+            if n <= self.critic_batch:
+                self.critic_step(zs, cs, ys)
+                continue
+            i = torch.randint(0, n, (self.critic_batch,), generator=self.generator)
+            i = i.to(zs.device)
+            self.critic_step(zs[i], cs[i], None if ys is None else ys[i])
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor,
+        *,
+        y: torch.Tensor | None = None,
+        task_loss: torch.Tensor | None = None,
+        train_critic: bool = True,
+    ) -> torch.Tensor:
+        """Train T (unless train_critic=False), then return the penalty term for the loss."""
+        if train_critic and self.critic_steps:
+            self.train_critic(z, c, y)
+        mi = self.estimate(z, c, y)
+        self.last_estimate = mi.detach()
+        if self.weight == 0:
+            return mi.detach() * 0.0
+        (g_mi,) = torch.autograd.grad(mi, z, retain_graph=True)
+        if self.clip and task_loss is not None:
+            (g_task,) = torch.autograd.grad(task_loss, z, retain_graph=True)
+            g_mi = clip_to_reference(g_mi, g_task.norm())
+        # Value weight * I_hat, gradient w.r.t. z weight * (clipped) dI/dz; T gets no gradient.
+        surrogate = (z * g_mi.detach()).sum()
+        return self.weight * (mi.detach() + surrogate - surrogate.detach())

@@ -1,0 +1,172 @@
+"""Each method's step changes what it should and leaves the rest alone."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from midebias.methods import METHODS, Batch, get_method
+from midebias.models import PaperDigitNet
+
+
+def _batch(n=32, c_dim=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, 28, 28, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    # The paper's code: three one-hot groups of 8 (quantised R, G, B).
+    code = torch.zeros(n, 3, 8)
+    code[
+        torch.arange(n)[:, None], torch.arange(3)[None, :], torch.randint(0, 8, (n, 3), generator=g)
+    ] = 1
+    return Batch(x=x, y=y, c=code.reshape(n, c_dim), b=y.clone())
+
+
+def _make(name, hparams=None, seed=0):
+    torch.manual_seed(seed)
+    model = PaperDigitNet()
+    method = get_method(name)(
+        model,
+        lr=1e-3,
+        c_dim=24,
+        num_bias=10,
+        c_groups=[8, 8, 8],
+        hparams=hparams or {},
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return model, method
+
+
+def _changed(before: torch.nn.Module, after: torch.nn.Module) -> bool:
+    return any(
+        not torch.equal(a, b)
+        for a, b in zip(before.state_dict().values(), after.state_dict().values(), strict=True)
+    )
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_trains_encoder_and_head(name):
+    model, method = _make(name)
+    before = copy.deepcopy(model)
+    out = method.update(_batch())
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in out.values())
+    assert _changed(before.encoder, model.encoder)
+    assert _changed(before.head, model.head)
+
+
+@pytest.mark.parametrize("step", ["separate", "joint"])
+def test_mi_with_lambda_zero_is_vanilla(step):
+    model_v, vanilla = _make("vanilla")
+    model_m, mi = _make("mi", {"lambda": 0.0, "step": step, "t_steps": 2})
+    batch = _batch()
+    vanilla.update(batch)
+    mi.update(batch)
+    for a, b in zip(model_v.parameters(), model_m.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_mi_step_moves_the_encoder_not_the_head():
+    # Separate step: after the CE step, only the encoder gets the MI step.
+    model_a, a = _make("mi", {"lambda": 0.0, "t_steps": 0, "t_warmup": False})
+    model_b, b = _make("mi", {"lambda": 1.0, "t_steps": 0, "t_warmup": False})
+    batch = _batch()
+    a.update(batch)
+    b.update(batch)
+    torch.testing.assert_close(model_a.head.weight, model_b.head.weight)
+    assert _changed(model_a.encoder, model_b.encoder)
+
+
+def test_statistics_network_updates_do_not_touch_the_model():
+    model, mi = _make("mi", {"t_steps": 5})
+    before_t = copy.deepcopy(mi.penalty.estimator)
+    z = torch.randn(32, 64)
+    snapshot = copy.deepcopy(model)
+    for _ in range(5):
+        mi.penalty.critic_step(z, _batch().c, _batch().y)
+    assert _changed(before_t, mi.penalty.estimator)
+    assert not _changed(snapshot, model)
+
+
+def test_mi_presets_and_bad_settings():
+    from midebias.methods.mi import MIDebias
+
+    assert MIDebias.resolve_hparams({"preset": "paper"})["t_steps"] == 40
+    with pytest.raises(ValueError, match="no preset"):
+        MIDebias.resolve_hparams({"preset": "nope"})
+    with pytest.raises(ValueError, match="step must be"):
+        MIDebias.resolve_hparams({"step": "both"})
+    with pytest.raises(ValueError, match="lambda must be"):
+        MIDebias.resolve_hparams({"lambda": -1})
+
+
+def test_blindeye_with_alpha_zero_is_vanilla_and_its_head_learns():
+    model_v, vanilla = _make("vanilla")
+    model_b, blind = _make("blindeye", {"alpha": 0.0})
+    head_before = copy.deepcopy(blind.bias_head)
+    batch = _batch()
+    vanilla.update(batch)
+    blind.update(batch)
+    for a, b in zip(model_v.parameters(), model_b.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert _changed(head_before, blind.bias_head)
+
+
+def test_blindeye_confusion_reaches_the_encoder_only():
+    model_a, a = _make("blindeye", {"alpha": 0.0})
+    model_b, b = _make("blindeye", {"alpha": 5.0})
+    batch = _batch()
+    a.update(batch)
+    b.update(batch)
+    assert _changed(model_a.encoder, model_b.encoder)
+    torch.testing.assert_close(model_a.head.weight, model_b.head.weight)
+    # The bias head is trained only on detached z, so alpha does not change its update.
+    for p, q in zip(a.bias_head.parameters(), b.bias_head.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+
+
+def test_lnl_reverses_the_bias_gradient_into_the_encoder():
+    model_a, a = _make("lnl", {"grl_scale": 0.0, "entropy_weight": 0.0})
+    model_b, b = _make("lnl", {"grl_scale": 1.0, "entropy_weight": 0.0})
+    batch = _batch()
+    a.update(batch)
+    b.update(batch)
+    assert _changed(model_a.encoder, model_b.encoder)
+    torch.testing.assert_close(model_a.head.weight, model_b.head.weight)
+    for p, q in zip(a.bias_head.parameters(), b.bias_head.parameters(), strict=True):
+        torch.testing.assert_close(p, q)  # the head's own step does not see the reversal
+
+
+def test_gradient_reversal():
+    from midebias.methods.adversarial import grad_reverse
+
+    x = torch.ones(3, requires_grad=True)
+    grad_reverse(x, 0.5).sum().backward()
+    torch.testing.assert_close(x.grad, torch.full((3,), -0.5))
+
+
+def test_adversaries_need_a_categorical_code():
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="categorical bias code"):
+        get_method("lnl")(PaperDigitNet(), lr=1e-3, c_dim=3, num_bias=10, c_groups=None)
+
+
+def test_conditional_mi_pairs_within_class_and_needs_a_shuffle_estimator():
+    from midebias.estimators.base import within_group_pairs
+    from midebias.methods.mi import MIDebias
+
+    g = torch.tensor([0, 1, 0, 2, 1, 0, 1, 3, 3])
+    for seed in range(5):
+        perm = torch.randperm(9, generator=torch.Generator().manual_seed(seed))
+        partner = within_group_pairs(g, perm)
+        assert (g[partner] == g).all()
+        alone = torch.tensor([2])  # group 2 has a single member: paired with itself
+        assert (partner[g != 2] != torch.arange(9)[g != 2]).all()
+        assert partner[3] == 3 and alone.numel() == 1
+        assert sorted(partner.tolist()) == list(range(9))  # a permutation
+    with pytest.raises(ValueError, match="shuffle-based"):
+        MIDebias.resolve_hparams({"conditional": True, "estimator": "infonce"})
+    model, mi = _make("mi", {"conditional": True, "t_steps": 1, "step": "joint"})
+    before = copy.deepcopy(model)
+    mi.update(_batch())
+    assert _changed(before.encoder, model.encoder)
