@@ -30,7 +30,11 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/colored-mnist"))
     args = p.parse_args(argv)
-    scale = ["--epochs", "100"] if args.full else ["--epochs", "5", "--train-size", "10000"]
+    scale = (
+        ["--epochs", "100"]
+        if args.full
+        else ["--epochs", "5", "--train-size", "10000", "--eval-every", "5"]
+    )
     seeds = ["0", "1", "2"] if args.full and args.seeds == ["0"] else args.seeds
     sweep.main(
         [

@@ -103,6 +103,7 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--train-size", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--model", default=None, help="default: the benchmark's network")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument(
         "--set",
@@ -114,6 +115,7 @@ def main(argv=None) -> int:
         help="method setting applied to every non-vanilla method",
     )
     p.add_argument("--tag", default="", help="suffix of run names (e.g. a preset)")
+    p.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs")
     p.add_argument("--no-audit", action="store_true")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--device", default="cpu")
@@ -152,10 +154,12 @@ def main(argv=None) -> int:
                     lr=args.lr,
                     seed=seed,
                     train_size=args.train_size,
+                    model=args.model,
                     data_dir=args.data_dir,
                     device=args.device,
                     hparams=hparams,
                     audit=not args.no_audit,
+                    eval_every=args.eval_every,
                     progress=sys.stderr.isatty(),
                 )
                 name = run_name(spec, strength, seed, args.tag)

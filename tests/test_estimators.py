@@ -204,12 +204,14 @@ def test_mine_corrected_gradient_equals_dv_gradient_when_ema_is_the_batch_mean()
     mine.loss(z2, 3 * c2).backward()
     assert float(mine.log_ema) != ema
     assert not torch.allclose(dv.critic.net[0].weight.grad, mine.critic.net[0].weight.grad)
-    # forward and eval-mode loss leave the EMA alone
+    # forward and eval-mode loss leave the EMA alone; a stale EMA gives no inf or NaN
     ema = float(mine.log_ema)
     mine(z, c)
     mine.eval()
     mine.loss(z, c)
     assert float(mine.log_ema) == ema
+    mine.log_ema.fill_(-500.0)
+    assert torch.isfinite(mine.loss(z, c))
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))

@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder to write")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--no-audit", action="store_true", help="skip the leakage audit")
+    t.add_argument("--eval-every", type=_positive_int, default=1, help="evaluate every N epochs")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     d = sub.add_parser("demo", help="offline demo on the embedded MNIST subset")
@@ -121,6 +122,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         device=args.device,
         audit=not args.no_audit,
         progress=not args.no_progress,
+        eval_every=args.eval_every,
     )
     try:
         config.resolve()  # every value checked before any work is done

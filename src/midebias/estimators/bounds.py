@@ -72,6 +72,16 @@ class DVEstimator(_CriticEstimator):
         return t_joint.mean() - log_mean_exp(t_marg)
 
 
+def _exp_linear_tail(x: Tensor, cap: float = 50.0) -> Tensor:
+    """exp(x) for x <= cap, continued linearly above (value and slope match at cap).
+
+    Keeps NWJ finite and its gradient useful if a diverging critic emits huge scores;
+    below ``cap`` (far beyond any sane score) it is exactly exp.
+    """
+    clipped = torch.clamp(x, max=cap)
+    return torch.where(x <= cap, torch.exp(clipped), math.exp(cap) * (1.0 + x - cap))
+
+
 class MINEEstimator(_CriticEstimator):
     """MINE: the DV value, with the bias-corrected moving-average gradient in ``loss``.
 
@@ -102,8 +112,9 @@ class MINEEstimator(_CriticEstimator):
         log_denominator = log_mean_exp(t_marg)  # log of the minibatch mean of e^T
         log_ema = self._update_ema(log_denominator.detach())
         # exp(a - log_ema) has gradient (1/EMA) * mean(e^T grad T): the corrected gradient.
-        # It is bounded because the EMA already contains rate * exp(a): a - log_ema <= -log rate.
-        corrected = torch.exp(log_denominator - log_ema)
+        # In training a - log_ema <= -log(rate), as the EMA already holds rate * exp(a); in
+        # eval mode the stored EMA may be far off, so the exp gets a linear tail (no inf).
+        corrected = _exp_linear_tail(log_denominator - log_ema)
         # Report -DV as the loss value, but let the gradient come from the corrected term.
         estimate = t_joint.mean() - log_denominator.detach() - (corrected - corrected.detach())
         return -estimate
@@ -112,27 +123,16 @@ class MINEEstimator(_CriticEstimator):
         if not self.training:
             # In eval mode use the stored EMA if there is one, without changing it.
             return self.log_ema if bool(self.ema_started) else log_value
-        if not bool(self.ema_started):
+        if not bool(self.ema_started) or self.ema_rate == 1.0:
             new = log_value
             self.ema_started.fill_(True)
         else:
             # log((1 - r) * EMA + r * value), computed in log space.
             new = torch.logaddexp(
-                self.log_ema + math.log1p(-self.ema_rate) if self.ema_rate < 1 else -math.inf,
-                log_value + math.log(self.ema_rate),
+                self.log_ema + math.log1p(-self.ema_rate), log_value + math.log(self.ema_rate)
             )
         self.log_ema.copy_(new)
         return self.log_ema.clone()
-
-
-def _exp_linear_tail(x: Tensor, cap: float = 50.0) -> Tensor:
-    """exp(x) for x <= cap, continued linearly above (value and slope match at cap).
-
-    Keeps NWJ finite and its gradient useful if a diverging critic emits huge scores;
-    below ``cap`` (far beyond any sane score) it is exactly exp.
-    """
-    clipped = torch.clamp(x, max=cap)
-    return torch.where(x <= cap, torch.exp(clipped), math.exp(cap) * (1.0 + x - cap))
 
 
 class NWJEstimator(_CriticEstimator):

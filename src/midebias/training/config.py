@@ -28,6 +28,7 @@ class TrainConfig:
     device: str = "cpu"
     audit: bool = True
     progress: bool = True
+    eval_every: int = 1  # evaluate every N epochs (and always after the last)
 
     def resolve(self) -> TrainConfig:
         """Fill benchmark defaults and check every value; raises ValueError with the reason."""
@@ -56,6 +57,8 @@ class TrainConfig:
             raise ValueError(f"--batch-size must be at least 2, got {c.batch_size}")
         if not c.lr > 0:
             raise ValueError(f"--lr must be positive, got {c.lr}")
+        if c.eval_every < 1:
+            raise ValueError(f"--eval-every must be at least 1, got {c.eval_every}")
         if c.train_size is not None and c.train_size < 1:
             raise ValueError(f"--train-size must be positive, got {c.train_size}")
         if not 0 < c.val_fraction < 1:

@@ -114,7 +114,8 @@ def train(
                 "Lower --lr (or the method's lambda) and try again."
             )
         record = {"epoch": epoch, "seconds": seconds, "losses": losses}
-        record.update({f"{k}_accuracy": accuracy(model, splits[k]) for k in eval_names})
+        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
+            record.update({f"{k}_accuracy": accuracy(model, splits[k]) for k in eval_names})
         if run:
             run.log_epoch(record)
         if history is not None:
