@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -74,3 +75,29 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert "train-images-idx3-ubyte.gz" in err and "MIDEBIAS_DATA_DIR" in err
     assert "Traceback" not in err
     assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+@pytest.mark.skipif(not os.environ.get("MIDEBIAS_DATA_DIR"), reason="needs the UCI files")
+def test_tabular_train_writes_fairness_metrics(tmp_path):
+    out = tmp_path / "g"
+    rc = main(
+        ["train", "--benchmark", "german", "--sensitive", "age", "--method", "mi"]
+        + ["--set", "lambda=1", "--epochs", "2", "--out", str(out)]
+    )
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    for key in [
+        "accuracy",
+        "sensitive_probe_accuracy",
+        "sensitive_majority_rate",
+        "demographic_parity_difference",
+        "equalized_odds_difference",
+    ]:
+        assert 0.0 <= m[key] <= 1.0
+    assert (out / "metrics.jsonl").read_text().count("\n") == 2
+
+
+def test_image_flags_are_rejected_for_tabular(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--benchmark", "adult", "--bias-var", "0.02", "--out", str(tmp_path)])
+    assert "apply to image benchmarks" in capsys.readouterr().err

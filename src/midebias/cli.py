@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     from midebias.benchmarks.registry import IMAGE_BENCHMARKS
     from midebias.methods import METHODS
     from midebias.models import MODELS
+    from midebias.tabular.cli import TABULAR_BENCHMARKS as TABULAR
 
     parser = argparse.ArgumentParser(
         prog="midebias",
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train one method on one benchmark; writes a run folder")
-    t.add_argument("--benchmark", required=True, choices=sorted(IMAGE_BENCHMARKS))
+    t.add_argument("--benchmark", required=True, choices=[*sorted(IMAGE_BENCHMARKS), *TABULAR])
     strength = t.add_mutually_exclusive_group()
     strength.add_argument(
         "--bias-var", type=float, help="Colored MNIST colour variance sigma^2 (default 0.020)"
@@ -59,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--rho", type=float, help="Biased MNIST colour-label correlation (default 0.99)"
     )
     t.add_argument("--method", default="vanilla", choices=sorted(METHODS))
-    t.add_argument("--epochs", type=_positive_int, default=10)
+    t.add_argument(
+        "--epochs", type=_positive_int, help="default: 10 (images), ~2,000 updates (tabular)"
+    )
     t.add_argument("--batch-size", type=_positive_int, help="default: the benchmark's")
     t.add_argument("--lr", type=_positive_float, help="default: the benchmark's (1e-3)")
     t.add_argument("--seed", type=int, default=0)
@@ -77,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a method setting, e.g. --set lambda=1 (repeatable)",
     )
     t.add_argument("--source", choices=["mnist", "demo"], default="mnist")
+    t.add_argument("--sensitive", choices=["sex", "age"], help="tabular: the attribute s")
+    t.add_argument("--include-sensitive", action="store_true", help="tabular: keep s's column in x")
+    t.add_argument("--split-seed", type=int, default=0, help="tabular: seed of the data split")
     t.add_argument("--data-dir", help="folder with mnist/*.gz (else $MIDEBIAS_DATA_DIR, cache)")
     t.add_argument("--device", default="cpu")
     t.add_argument("--out", required=True, help="run folder to write")
@@ -95,10 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _train_tabular(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from midebias.tabular.cli import run_tabular, summary_line
+
+    image_only = {
+        "--bias-var": args.bias_var,
+        "--rho": args.rho,
+        "--model": args.model,
+        "--bias-code": args.bias_code,
+        "--train-size": args.train_size,
+    }
+    given = [flag for flag, value in image_only.items() if value is not None]
+    if given:
+        parser.error(f"{', '.join(given)} apply to image benchmarks, not {args.benchmark}")
+    print(summary_line(run_tabular(args)) + f" -> {args.out}")
+    return 0
+
+
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from midebias.benchmarks.registry import IMAGE_BENCHMARKS
     from midebias.training import TrainConfig, train
 
+    if args.benchmark not in IMAGE_BENCHMARKS:
+        return _train_tabular(args, parser)
+    if args.sensitive is not None or args.include_sensitive:
+        parser.error("--sensitive/--include-sensitive apply to the tabular benchmarks")
     setting = IMAGE_BENCHMARKS[args.benchmark].bias_setting
     if setting == "bias_var" and args.rho is not None:
         parser.error("--rho applies to biased-mnist; colored-mnist takes --bias-var")
@@ -108,7 +135,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         benchmark=args.benchmark,
         strength=args.bias_var if setting == "bias_var" else args.rho,
         method=args.method,
-        epochs=args.epochs,
+        epochs=10 if args.epochs is None else args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,

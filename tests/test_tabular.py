@@ -1,0 +1,241 @@
+"""Tabular benchmarks and MIFairClassifier: loaders (on the real UCI files when
+MIDEBIAS_DATA_DIR is set), the scikit-learn contract, input errors, determinism, and the
+penalty removing a leaking attribute from z."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.estimator_checks import check_estimator
+
+from midebias.evaluation.audit import probe_accuracy
+from midebias.sklearn import MIFairClassifier
+
+needs_data = pytest.mark.skipif(
+    not os.environ.get("MIDEBIAS_DATA_DIR"), reason="MIDEBIAS_DATA_DIR not set (UCI files)"
+)
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+@pytest.fixture(scope="module")
+def adult():
+    from midebias.tabular import load_tabular
+
+    return load_tabular("adult", "sex", seed=0)
+
+
+@needs_data
+def test_adult_rows_and_cleaning():
+    from midebias.tabular import load_adult_frames
+
+    train, test, info = load_adult_frames()
+    assert info["raw_rows"] == {"train": 32_561, "test": 16_281}
+    assert info["dropped_rows"] == {"train": 2_399, "test": 1_221}
+    assert (len(train), len(test)) == (30_162, 15_060)
+    assert set(test["income"]) == {"<=50K", ">50K"}  # trailing '.' stripped
+    assert not (train == "?").any().any() and not (test == "?").any().any()
+
+
+@needs_data
+def test_adult_preprocessing_fitted_on_train_split_only(adult):
+    d = adult
+    assert len(d.X_train) + len(d.X_val) == 30_162 and len(d.X_test) == 15_060
+    assert d.X_train.dtype == np.float32 and d.X_train.shape[1] == len(d.feature_names)
+    assert not any(f.startswith("sex") for f in d.feature_names)  # s removed from x
+    scaler = d.preprocessor.named_transformers_["num"]
+    ages = d.frames["train"]["age"].to_numpy(float)
+    assert scaler.mean_[0] == pytest.approx(ages.mean())  # statistics of the train split...
+    all_rows = pd.concat([d.frames["train"], d.frames["val"], d.frames["test"]])["age"]
+    assert abs(scaler.mean_[0] - all_rows.mean()) > 1e-3  # ...not of all rows
+    col = d.feature_names.index("age")
+    assert abs(d.X_train[:, col].mean()) < 1e-4 and abs(d.X_test[:, col].mean()) > 1e-3
+    assert d.s_test.mean() == pytest.approx(0.675, abs=0.01)  # share of men
+    assert d.y_test.mean() == pytest.approx(0.246, abs=0.01)
+
+
+@needs_data
+def test_german_split_and_sensitive_codes():
+    from midebias.tabular import load_german_frame, load_tabular
+
+    raw = load_german_frame()
+    d = load_tabular("german", "sex", seed=0)
+    assert len(raw) == 1000
+    assert (len(d.X_train), len(d.X_val), len(d.X_test)) == (600, 200, 200)
+    assert d.y_train.mean() == pytest.approx(0.7) and d.y_test.mean() == pytest.approx(0.7)
+    assert not any(f.startswith("personal_status_sex") for f in d.feature_names)
+    female = d.frames["train"].index[d.s_train == 0]
+    assert len(female) > 0
+    age = load_tabular("german", "age", seed=0, include_sensitive=True)
+    assert "age" in age.feature_names
+    with pytest.raises(ValueError, match="unknown sensitive attribute 'race'"):
+        load_tabular("german", "race")
+
+
+# --------------------------------------------------------------------------- sklearn contract
+
+
+def test_check_estimator():
+    # The generic checks with a cheaper configuration than the default (fewer, larger
+    # steps: 15 s instead of 35 s); the default instance passes them too.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_estimator(MIFairClassifier(epochs=40, lr=1e-2, hidden=16))
+
+
+def _frame(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    s = rng.choice(["f", "m"], size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    x = rng.normal(size=n)
+    y = ((x + (colour == "red") + 0.5 * (s == "m")) > 0.5).astype(int)
+    X = pd.DataFrame(
+        {"x": x, "colour": pd.Categorical(colour), "sex": s, "n": rng.integers(0, 5, n)}
+    )
+    return X, y
+
+
+def test_dataframe_with_categorical_and_sensitive_column():
+    X, y = _frame()
+    clf = MIFairClassifier(lambda_=1.0, epochs=5, critic_steps=1)
+    clf.fit(X, y, sensitive_features="sex")
+    assert list(clf.feature_names_in_) == ["x", "colour", "n"]  # s removed from x
+    assert clf.sensitive_column_ == "sex" and list(clf.sensitive_groups_) == ["f", "m"]
+    assert clf.fair_
+    with_s = clf.predict_proba(X)
+    without_s = clf.predict_proba(X.drop(columns="sex"))
+    np.testing.assert_array_equal(with_s, without_s)
+    assert clf.transform(X).shape == (len(X), clf.z_dim)
+    unseen = X.copy()
+    unseen["colour"] = unseen["colour"].cat.add_categories("purple")
+    unseen.loc[0, "colour"] = "purple"
+    assert clf.predict(unseen).shape == (len(X),)  # unknown category: all-zero one-hot
+    kept = MIFairClassifier(epochs=2, include_sensitive=True).fit(X, y, sensitive_features="sex")
+    assert "sex" in kept.feature_names_in_
+
+
+def test_missing_sensitive_features_falls_back_to_plain_training():
+    X, y = _frame()
+    with pytest.warns(UserWarning, match="no sensitive_features.*lambda_=1.0 ignored"):
+        clf = MIFairClassifier(lambda_=1.0, epochs=2).fit(X.drop(columns="sex"), y)
+    assert not clf.fair_ and clf.adversary_ == {}
+
+
+@pytest.mark.parametrize(
+    "mutate, kwargs, message",
+    [
+        (lambda X, y: (X, y), {"sensitive_features": np.zeros(10)}, "has 10 rows but X has 200"),
+        (lambda X, y: (X, y), {"sensitive_features": "gender"}, "'gender' is not a column of X"),
+        (
+            lambda X, y: (X.assign(x=X["x"].where(X.index != 3)), y),
+            {"sensitive_features": "sex"},
+            r"NaN in column\(s\) \['x'\]",
+        ),
+        (
+            lambda X, y: (X, np.ones_like(y)),
+            {"sensitive_features": "sex"},
+            "y has 1 class",
+        ),
+        (
+            lambda X, y: (X.drop(columns=["colour", "sex"]).to_numpy(), y),
+            {"sensitive_features": "sex"},
+            "names a column, but X has no column names",
+        ),
+        (
+            lambda X, y: (X, y),
+            {"sensitive_features": np.array(["m"] * 200)},
+            "has 1 group",
+        ),
+    ],
+    ids=["length", "unknown-column", "nan", "single-class", "name-without-frame", "one-group"],
+)
+def test_clear_input_errors(mutate, kwargs, message):
+    X, y = mutate(*_frame())
+    with pytest.raises(ValueError, match=message):
+        MIFairClassifier(epochs=1).fit(X, y, **kwargs)
+
+
+def test_nan_in_array_is_rejected():
+    X, y = _frame()
+    Xa = X[["x", "n"]].to_numpy(float)
+    Xa[5, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        MIFairClassifier(epochs=1).fit(Xa, y, sensitive_features=X["sex"])
+
+
+def test_same_seed_same_model():
+    X, y = _frame()
+    fit = lambda seed: MIFairClassifier(epochs=3, random_state=seed).fit(  # noqa: E731
+        X, y, sensitive_features="sex"
+    )
+    a, b, c = fit(0), fit(0), fit(1)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert a.history_ == b.history_
+    assert not np.array_equal(a.predict_proba(X), c.predict_proba(X))
+
+
+# --------------------------------------------------------------------------- the penalty works
+
+
+def _leaky(n: int, seed: int):
+    """y depends on x1 and on x0, and x0 is s plus noise: a plain z keeps s."""
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, 2, n)
+    x0 = (2 * s - 1) + 0.5 * rng.normal(size=n)
+    x1 = rng.normal(size=n)
+    y = (x1 + 0.7 * x0 + 0.3 * rng.normal(size=n) > 0).astype(int)
+    return np.column_stack([x0, x1, rng.normal(size=(n, 3))]), y, s
+
+
+def test_mi_penalty_removes_leaking_attribute_from_z():
+    X, y, s = _leaky(2000, 0)
+    Xt, yt, st = _leaky(2000, 1)
+    probe = {}
+    for name, kw in {"vanilla": {"method": "vanilla"}, "mi": {"lambda_": 10.0}}.items():
+        clf = MIFairClassifier(epochs=25, lr=3e-3, batch_size=200, **kw)
+        clf.fit(X, y, sensitive_features=s)
+        probe[name] = probe_accuracy(clf.transform(X), s, clf.transform(Xt), st, seed=0)
+    # measured: vanilla 0.95, mi 0.63 (chance 0.5)
+    assert probe["vanilla"] > 0.85
+    assert probe["mi"] < probe["vanilla"] - 0.15
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@needs_data
+def test_run_tabular_writes_a_run_folder(tmp_path):
+    from midebias.tabular.cli import add_tabular_arguments, run_tabular, summary_line
+    from midebias.training import TrainingError
+
+    parser = add_tabular_arguments(argparse.ArgumentParser())
+    out = tmp_path / "run"
+    args = parser.parse_args(
+        ["--benchmark", "german", "--method", "mi", "--set", "lambda=2", "--epochs", "3"]
+        + ["--no-audit", "--out", str(out)]
+    )
+    m = run_tabular(args)
+    assert {p.name for p in out.iterdir()} >= {
+        "config.json",
+        "metrics.jsonl",
+        "metrics.json",
+        "checkpoint.pt",
+    }
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    assert json.loads((out / "config.json").read_text())["lambda_"] == 2.0
+    assert 0.5 < m["test_accuracy"] <= 1 and "german/age" in summary_line(m)
+    with pytest.raises(FileExistsError):
+        run_tabular(args)
+    bad = parser.parse_args(
+        ["--benchmark", "adult", "--set", "lamda=1", "--out", str(tmp_path / "b")]
+    )
+    with pytest.raises(TrainingError, match="unknown setting --set lamda"):
+        run_tabular(bad)
+    assert not (tmp_path / "b").exists()
