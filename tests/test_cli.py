@@ -101,3 +101,14 @@ def test_image_flags_are_rejected_for_tabular(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--benchmark", "adult", "--bias-var", "0.02", "--out", str(tmp_path)])
     assert "apply to image benchmarks" in capsys.readouterr().err
+
+
+def test_audit_command_adds_the_leakage_audit_to_a_run(tmp_path):
+    out = tmp_path / "run"
+    argv = ["train", "--benchmark", "colored-mnist", "--source", "demo", "--epochs", "1"]
+    argv += ["--train-size", "128", "--no-progress", "--no-audit", "--out", str(out)]
+    assert main(argv) == 0
+    assert "bias_probe_accuracy" not in json.loads((out / "metrics.json").read_text())
+    assert main(["audit", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= m["bias_probe_accuracy"] <= 1.0 and "mi_posthoc" in m

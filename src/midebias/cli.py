@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from midebias import __version__
 
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-audit", action="store_true", help="skip the leakage audit")
     t.add_argument("--eval-every", type=_positive_int, default=1, help="evaluate every N epochs")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    a = sub.add_parser("audit", help="re-run the leakage audit of finished image runs")
+    a.add_argument("runs", nargs="+", help="run folders (with config.json and checkpoint.pt)")
 
     d = sub.add_parser("demo", help="offline demo on the embedded MNIST subset")
     d.add_argument("--bias-var", type=float, default=0.020)
@@ -177,6 +181,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args, parser)
+        if args.command == "audit":
+            from midebias.evaluation.reaudit import reaudit_run
+
+            for run in args.runs:
+                if not (Path(run) / "checkpoint.pt").exists():
+                    parser.error(f"{run} holds no finished run (no checkpoint.pt)")
+            for run in args.runs:
+                r = reaudit_run(run)
+                print(f"{run}: bias-probe {r['bias_probe_accuracy']:.3f} MI {r['mi_posthoc']:.3f}")
+            return 0
         if args.command == "demo":
             from midebias.demo import run_demo
 

@@ -16,7 +16,7 @@ from midebias.training import TrainConfig, train
 #: 2 CPU cores; `--methods vanilla mi blindeye lnl` adds the adversarial peers.
 DEMO_PRESETS: dict[str, dict] = {"vanilla": {}, "mi": {"preset": "best"}}
 DEFAULT_METHODS = ["vanilla", "mi"]
-DEFAULT_EPOCHS = 5
+DEFAULT_EPOCHS = 3
 
 
 def run_demo(args: argparse.Namespace) -> int:

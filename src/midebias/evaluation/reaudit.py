@@ -1,0 +1,37 @@
+"""Re-run the leakage audit of a finished image run from its folder (config + checkpoint)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from midebias.benchmarks.registry import load_benchmark
+from midebias.evaluation.audit import leakage_audit
+from midebias.models import make_model
+from midebias.training.loader import TensorSplit
+
+
+def reaudit_run(path: str | Path) -> dict[str, float]:
+    """Rebuild the run's data and encoder, audit z again, and update its metrics.json."""
+    path = Path(path)
+    cfg = json.loads((path / "config.json").read_text())
+    metrics = json.loads((path / "metrics.json").read_text())
+    state = torch.load(path / "checkpoint.pt", map_location="cpu", weights_only=False)
+    data = load_benchmark(
+        cfg["benchmark"],
+        strength=cfg["strength"],
+        seed=cfg["seed"],
+        train_size=cfg["train_size"],
+        val_fraction=cfg["val_fraction"],
+        source=cfg["source"],
+        data_dir=cfg["data_dir"],
+    )
+    model = make_model(cfg["model"], in_channels=3, num_classes=data.num_classes)
+    model.load_state_dict(state["model"])
+    split = TensorSplit(data["test"], cfg["bias_code"], data.num_colors)
+    audit = leakage_audit(model, {"test": split}, seed=cfg["seed"])
+    metrics.update(audit)
+    (path / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return audit
