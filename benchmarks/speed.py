@@ -28,6 +28,7 @@ from midebias.training import TrainConfig, train
 CONFIGS = {
     "vanilla": ("colored-mnist", "vanilla", "paper-digits", {}),
     "mi-paper": ("colored-mnist", "mi", "paper-digits", {"preset": "paper"}),
+    "mi-best": ("colored-mnist", "mi", "paper-digits", {"preset": "best"}),
     "mi-fast": ("colored-mnist", "mi", "paper-digits", {"preset": "fast"}),
     "blindeye": ("colored-mnist", "blindeye", "paper-digits", {}),
     "lnl": ("colored-mnist", "lnl", "paper-digits", {}),
