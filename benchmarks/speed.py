@@ -97,6 +97,28 @@ def main(argv=None) -> int:
             }
         )
         print(f"{name}: {m['seconds_per_epoch']:.2f} s/epoch", flush=True)
+        write(args, rows)  # as results come in: a killed run keeps what it measured
+    write(args, rows)
+    print(
+        format_table(
+            rows,
+            [
+                "config",
+                "model",
+                "seconds_per_epoch",
+                "ratio_to_vanilla",
+                "seconds_per_full_epoch",
+                "seconds_to_target",
+                "val_accuracy",
+                "test_accuracy",
+            ],
+        )
+    )
+    return 0
+
+
+def write(args, rows: list[dict]) -> None:
+    """Ratios to the vanilla row of the same network, and the JSON file."""
     base = {r["model"]: r["seconds_per_epoch"] for r in rows if r["config"].startswith("vanilla")}
     for r in rows:
         if r["model"] in base:
@@ -115,22 +137,6 @@ def main(argv=None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    print(
-        format_table(
-            rows,
-            [
-                "config",
-                "model",
-                "seconds_per_epoch",
-                "ratio_to_vanilla",
-                "seconds_per_full_epoch",
-                "seconds_to_target",
-                "val_accuracy",
-                "test_accuracy",
-            ],
-        )
-    )
-    return 0
 
 
 if __name__ == "__main__":
