@@ -23,13 +23,9 @@ from pathlib import Path
 import torch
 
 from midebias.benchmarks.registry import IMAGE_BENCHMARKS, load_benchmark
+from midebias.cli import key_value
 from midebias.report import format_table
 from midebias.training import TrainConfig, train
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    k, _, v = text.partition("=")
-    return k, v
 
 
 def parse_method(spec: str) -> tuple[str, dict]:
@@ -109,7 +105,7 @@ def main(argv=None) -> int:
         "--set",
         dest="hparams",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="method setting applied to every non-vanilla method",

@@ -10,7 +10,8 @@ from pathlib import Path
 from midebias import __version__
 
 
-def _key_value(text: str) -> tuple[str, str]:
+def key_value(text: str) -> tuple[str, str]:
+    """argparse type for KEY=VALUE settings (dashes in KEY become underscores)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set",
         dest="hparams",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="a method setting, e.g. --set lambda=1 (repeatable)",

@@ -16,6 +16,7 @@ import argparse
 import time
 from typing import Any
 
+from midebias.cli import key_value
 from midebias.sklearn import FAIR_METHODS, MIFairClassifier, auto_epochs
 
 __all__ = ["TABULAR_BENCHMARKS", "add_tabular_arguments", "run_tabular", "summary_line"]
@@ -48,13 +49,6 @@ def _value(text: str) -> Any:
         except ValueError:
             pass
     return text
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip().replace("-", "_"), value.strip()
 
 
 def add_tabular_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -97,7 +91,7 @@ def add_tabular_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         "--set",
         dest="hparams",
         action="append",
-        type=_key_value,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="a setting, e.g. --set lambda=10 (repeatable)",
