@@ -87,3 +87,11 @@ def test_bad_settings_are_rejected_before_work(kw, message):
 
 def test_hparams_are_typed_from_strings():
     assert Vanilla.resolve_hparams({"weight_decay": "0.5"}) == {"weight_decay": 0.5}
+
+
+def test_channels_last_trains_the_same_model(tiny):
+    """NHWC is a memory layout, not a different computation: same metrics up to rounding."""
+    a = train(_cfg(epochs=1), data=tiny)
+    b = train(_cfg(epochs=1, channels_last=True), data=tiny)
+    assert abs(a["final_losses"]["ce"] - b["final_losses"]["ce"]) < 1e-3
+    assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 0.01

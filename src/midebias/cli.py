@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--split-seed", type=int, default=0, help="tabular: seed of the data split")
     t.add_argument("--data-dir", help="folder with mnist/*.gz (else $MIDEBIAS_DATA_DIR, cache)")
     t.add_argument("--device", default="cpu")
+    t.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     t.add_argument("--out", required=True, help="run folder to write")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     t.add_argument("--no-audit", action="store_true", help="skip the leakage audit")
@@ -155,6 +156,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         audit=not args.no_audit,
         progress=not args.no_progress,
         eval_every=args.eval_every,
+        channels_last=args.channels_last,
     )
     try:
         config.resolve()  # every value checked before any work is done

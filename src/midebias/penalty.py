@@ -102,16 +102,20 @@ class MIPenalty(nn.Module):
         self.register_buffer("z_mean", torch.zeros(z_dim))
         self.register_buffer("z_var", torch.ones(z_dim))
         self.register_buffer("stats_started", torch.zeros((), dtype=torch.bool))
+        self._started = False  # host copy of stats_started: no device sync per update
         self.last_estimate = torch.tensor(float("nan"))
 
     @torch.no_grad()
     def update_stats(self, z: torch.Tensor, momentum: float = 0.1) -> None:
         """Running mean/variance of z (the first call sets them)."""
         mean, var = z.mean(0), z.var(0, unbiased=False)
-        if not bool(self.stats_started):
+        if not self._started:
+            self._started = bool(self.stats_started)  # one read, e.g. after load_state_dict
+        if not self._started:
             self.z_mean.copy_(mean)
             self.z_var.copy_(var)
             self.stats_started.fill_(True)
+            self._started = True
         else:
             self.z_mean.lerp_(mean, momentum)
             self.z_var.lerp_(var, momentum)
@@ -152,11 +156,13 @@ class MIPenalty(nn.Module):
         cs = torch.cat([r[1] for r in self.recent])
         ys = None if y is None else torch.cat([r[2] for r in self.recent])
         n = len(zs)
+        # Draw on the generator's device (a CUDA generator keeps the draws on the GPU).
+        gen_dev = self.generator.device if self.generator is not None else zs.device
         for _ in range(self.critic_steps if steps is None else steps):
             if n <= self.critic_batch:
                 self.critic_step(zs, cs, ys)
                 continue
-            i = torch.randint(0, n, (self.critic_batch,), generator=self.generator)
+            i = torch.randint(0, n, (self.critic_batch,), generator=self.generator, device=gen_dev)
             i = i.to(zs.device)
             self.critic_step(zs[i], cs[i], None if ys is None else ys[i])
 
@@ -174,12 +180,16 @@ class MIPenalty(nn.Module):
             self.train_critic(z, c, y)
         mi = self.estimate(z, c, y)
         self.last_estimate = mi.detach()
-        if self.weight == 0 or (self.floor and float(mi.detach()) <= 0):
+        if self.weight == 0:
             return mi.detach() * 0.0
         (g_mi,) = torch.autograd.grad(mi, z, retain_graph=True)
         if self.clip and task_loss is not None:
             (g_task,) = torch.autograd.grad(task_loss, z, retain_graph=True)
             g_mi = clip_to_reference(g_mi, g_task.norm())
+        value = mi.detach()
+        if self.floor:  # max(I_hat, 0) as a mask, not an `if`: no device sync per step
+            gate = (value > 0).to(z.dtype)
+            g_mi, value = g_mi * gate, value * gate
         # Value weight * I_hat, gradient w.r.t. z weight * (clipped) dI/dz; T gets no gradient.
         surrogate = (z * g_mi.detach()).sum()
-        return self.weight * (mi.detach() + surrogate - surrogate.detach())
+        return self.weight * (value + surrogate - surrogate.detach())

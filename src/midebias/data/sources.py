@@ -260,8 +260,10 @@ def cache_dir() -> Path:
     env = os.environ.get(ENV_CACHE_DIR)
     if env:
         return Path(env).expanduser()
-    import pooch
-
+    try:
+        import pooch
+    except ImportError:  # running from a source tree without the dependencies installed
+        return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "midebias"
     return Path(pooch.os_cache("midebias")).expanduser()
 
 

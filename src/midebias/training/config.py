@@ -29,6 +29,7 @@ class TrainConfig:
     audit: bool = True
     progress: bool = True
     eval_every: int = 1  # evaluate every N epochs (and always after the last)
+    channels_last: bool = False  # NHWC memory format for the network and its inputs
 
     def resolve(self) -> TrainConfig:
         """Fill benchmark defaults and check every value; raises ValueError with the reason."""

@@ -14,7 +14,15 @@ from midebias.methods.base import Batch
 class TensorSplit:
     """A Split held as tensors on one device: images uint8 NCHW, converted per batch."""
 
-    def __init__(self, split: Split, bias_code: str, num_colors: int, device: str = "cpu"):
+    def __init__(
+        self,
+        split: Split,
+        bias_code: str,
+        num_colors: int,
+        device: str = "cpu",
+        channels_last: bool = False,
+    ):
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         images = np.ascontiguousarray(split.images.transpose(0, 3, 1, 2))
         self.images = torch.from_numpy(images).to(device)
         self.labels = torch.from_numpy(split.labels).to(device)
@@ -29,7 +37,7 @@ class TensorSplit:
         return self.codes.shape[1]
 
     def batch(self, idx: torch.Tensor) -> Batch:
-        x = self.images[idx].float().div_(255.0)
+        x = self.images[idx].float().div_(255.0).contiguous(memory_format=self.memory_format)
         return Batch(x=x, y=self.labels[idx], c=self.codes[idx], b=self.bias[idx])
 
     def batches(

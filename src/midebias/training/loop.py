@@ -63,13 +63,20 @@ def train(
 
     device = torch.device(cfg.device)
     splits = {
-        k: TensorSplit(s, cfg.bias_code, data.num_colors, device) for k, s in data.splits.items()
+        k: TensorSplit(s, cfg.bias_code, data.num_colors, device, cfg.channels_last)
+        for k, s in data.splits.items()
     }
     train_split = splits["train"]
-    gen = torch.Generator().manual_seed(cfg.seed)  # data order and every method's sampling
+    gen = torch.Generator().manual_seed(cfg.seed)  # data order (and, on CPU, methods' draws)
+    # On a GPU the methods draw their shuffles there: no host-to-device copy (sync) per draw.
+    method_gen = gen
+    if device.type != "cpu":
+        method_gen = torch.Generator(device=device).manual_seed(cfg.seed)
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(cfg.seed)
         model = make_model(cfg.model, in_channels=3, num_classes=data.num_classes).to(device)
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
         method = get_method(cfg.method)(
             model,
             lr=cfg.lr,
@@ -77,7 +84,7 @@ def train(
             num_bias=data.num_colors,
             c_groups=bias_code_groups(cfg.bias_code, data.num_colors),
             hparams=cfg.hparams,
-            generator=gen,
+            generator=method_gen,
         )
 
     def epoch_batches():
@@ -104,6 +111,8 @@ def train(
         for batch in bar:
             for k, v in method.update(batch).items():
                 sums[k] = sums[k] + v  # tensors stay on the device: no sync per step
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # time the GPU's work, not only its queueing
         seconds = time.perf_counter() - t0
         train_seconds += seconds
         losses = {k: float(v) / (1 if k.startswith("start_") else steps) for k, v in sums.items()}
