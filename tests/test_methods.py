@@ -137,6 +137,17 @@ def test_lnl_reverses_the_bias_gradient_into_the_encoder():
         torch.testing.assert_close(p, q)  # the head's own step does not see the reversal
 
 
+def test_lnl_presets_keep_the_published_weights_by_default():
+    lnl = get_method("lnl")
+    assert lnl.resolve_hparams({})["grl_scale"] == 1.0  # Kim et al.'s mu
+    assert lnl.resolve_hparams({})["entropy_weight"] == 0.01  # and lambda
+    stable = lnl.resolve_hparams({"preset": "stable"})
+    assert stable["grl_scale"] == 0.01 and stable["entropy_weight"] == 0.01
+    assert lnl.resolve_hparams({"preset": "stable", "grl_scale": 0.5})["grl_scale"] == 0.5
+    with pytest.raises(ValueError, match="no preset"):
+        lnl.resolve_hparams({"preset": "nope"})
+
+
 def test_gradient_reversal():
     from midebias.methods.adversarial import grad_reverse
 
