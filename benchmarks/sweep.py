@@ -25,7 +25,7 @@ import torch
 from midebias.benchmarks.registry import IMAGE_BENCHMARKS, load_benchmark
 from midebias.cli import key_value
 from midebias.report import format_table
-from midebias.training import TrainConfig, train
+from midebias.training import TrainConfig, TrainingError, train
 
 
 def parse_method(spec: str) -> tuple[str, dict]:
@@ -116,13 +116,16 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument(
+        "--summary-only", action="store_true", help="rebuild summary.json from --out; train none"
+    )
     args = p.parse_args(argv)
 
     spec = IMAGE_BENCHMARKS[args.benchmark]
     key = spec.bias_setting
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    for strength in args.strengths:
+    for strength in [] if args.summary_only else args.strengths:
         for seed in args.seeds:
             todo = [
                 m
@@ -160,7 +163,11 @@ def main(argv=None) -> int:
                 )
                 name = run_name(spec, strength, seed, args.tag)
                 label = spec + (f"[{args.tag}]" if args.tag else "")
-                m = train(cfg, args.out / name, data=data, overwrite=True, label=label)
+                try:
+                    m = train(cfg, args.out / name, data=data, overwrite=True, label=label)
+                except TrainingError as e:  # one diverged run does not end the sweep
+                    print(f"{name}: FAILED: {e}", flush=True)
+                    continue
                 print(
                     f"{name}: test {m['test_accuracy']:.3f} aligned "
                     f"{m['aligned_accuracy']:.3f} ({m['seconds_per_epoch']:.1f} s/epoch)",
@@ -181,6 +188,7 @@ def write_summary(args, key: str) -> list[dict]:
         "machine": f"{platform.machine()} {platform.processor()} torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
         "device": args.device,
+        "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
     }
     (args.out / "summary.json").write_text(
         json.dumps({"meta": meta, "summary": summary, "runs": rows}, indent=2) + "\n"
