@@ -58,7 +58,7 @@ def test_every_method_trains_encoder_and_head(name):
 @pytest.mark.parametrize("step", ["separate", "joint"])
 def test_mi_with_lambda_zero_is_vanilla(step):
     model_v, vanilla = _make("vanilla")
-    model_m, mi = _make("mi", {"lambda": 0.0, "step": step, "t_steps": 2})
+    model_m, mi = _make("mi", {"preset": "paper", "lambda": 0.0, "step": step, "t_steps": 2})
     batch = _batch()
     vanilla.update(batch)
     mi.update(batch)
@@ -68,8 +68,9 @@ def test_mi_with_lambda_zero_is_vanilla(step):
 
 def test_mi_step_moves_the_encoder_not_the_head():
     # Separate step: after the CE step, only the encoder gets the MI step.
-    model_a, a = _make("mi", {"lambda": 0.0, "t_steps": 0, "t_warmup": False})
-    model_b, b = _make("mi", {"lambda": 1.0, "t_steps": 0, "t_warmup": False})
+    paper = {"preset": "paper", "t_steps": 0, "t_warmup": False}
+    model_a, a = _make("mi", {**paper, "lambda": 0.0})
+    model_b, b = _make("mi", {**paper, "lambda": 1.0})
     batch = _batch()
     a.update(batch)
     b.update(batch)
@@ -92,6 +93,8 @@ def test_mi_presets_and_bad_settings():
     from midebias.methods.mi import MIDebias
 
     assert MIDebias.resolve_hparams({"preset": "paper"})["t_steps"] == 40
+    assert MIDebias.resolve_hparams({}) == MIDebias.resolve_hparams({"preset": "fast"})
+    assert MIDebias.resolve_hparams({})["step"] == "joint"
     with pytest.raises(ValueError, match="no preset"):
         MIDebias.resolve_hparams({"preset": "nope"})
     with pytest.raises(ValueError, match="step must be"):

@@ -36,8 +36,12 @@ from midebias.penalty import CONDITIONAL_ESTIMATORS, MIPenalty, clip_to_referenc
 
 class MIDebias(Method):
     name = "mi"
+    # The settings below are the authors' (preset "paper"); the default preset is "fast",
+    # which earned it (README, Speed): at least paper's accuracy at equal epochs over 3
+    # seeds, 1.14x vanilla's time per epoch on CPU, 41x less wall time than paper to
+    # paper's best validation accuracy.
     defaults = {
-        "preset": "paper",
+        "preset": "fast",
         "lambda": 1.0,
         "estimator": "dv",
         "step": "separate",
@@ -72,8 +76,8 @@ class MIDebias(Method):
             "t_normalize": True,
             "floor": True,
         },
-        # Issue-5 speed schedule: one forward and one backward per step (MI gradient clipped
-        # in z space and added to the CE gradient), T on recent detached z, no warm-up pass.
+        # The default. One forward and one backward per step (MI gradient clipped in z space
+        # and added to the CE gradient), T on recent detached z, no warm-up pass.
         "fast": {
             "step": "joint",
             "conditional": True,
