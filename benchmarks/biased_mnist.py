@@ -6,7 +6,7 @@ ReBias trains SimpleConvNet for 80 epochs on 60,000 digits; one such epoch costs
 trains the paper's digit network (--model paper-digits) on 10,000 digits for 5 epochs, and
 `--full` runs the ReBias schedule (SimpleConvNet, all digits, 80 epochs) for a GPU.
 
-    python benchmarks/biased_mnist.py --methods vanilla mi:fast blindeye lnl
+    python benchmarks/biased_mnist.py --methods vanilla mi:best blindeye lnl:stable
 """
 
 from __future__ import annotations
@@ -35,7 +35,11 @@ PUBLISHED = {
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--methods", nargs="+", default=["vanilla", "mi:fast", "blindeye", "lnl"])
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["vanilla", "mi:best", "mi:fast", "blindeye", "lnl", "lnl:stable"],
+    )
     p.add_argument("--rhos", nargs="+", default=RHOS)
     p.add_argument("--seeds", nargs="+", default=["0"])
     p.add_argument("--full", action="store_true", help="ReBias schedule (GPU)")

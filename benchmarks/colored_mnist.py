@@ -23,7 +23,11 @@ SIGMAS = ["0.02", "0.025", "0.03", "0.035", "0.04", "0.045", "0.05"]
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--methods", nargs="+", default=["vanilla", "mi:fast", "blindeye", "lnl"])
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["vanilla", "mi:best", "mi:fast", "blindeye", "lnl", "lnl:stable"],
+    )
     p.add_argument("--sigmas", nargs="+", default=SIGMAS)
     p.add_argument("--seeds", nargs="+", default=["0"])
     p.add_argument("--full", action="store_true", help="paper scale (GPU): all digits, 100 ep.")
