@@ -11,7 +11,6 @@ trains the paper's digit network (--model paper-digits) on 10,000 digits for 5 e
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -34,17 +33,9 @@ PUBLISHED = {
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument(
-        "--methods",
-        nargs="+",
-        default=["vanilla", "mi:best", "mi:fast", "blindeye", "lnl", "lnl:stable"],
+    p = sweep.protocol_parser(
+        __doc__, "--rhos", RHOS, "ReBias schedule (GPU)", "benchmarks/results/biased-mnist"
     )
-    p.add_argument("--rhos", nargs="+", default=RHOS)
-    p.add_argument("--seeds", nargs="+", default=["0"])
-    p.add_argument("--full", action="store_true", help="ReBias schedule (GPU)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/biased-mnist"))
     args = p.parse_args(argv)
     if args.full:
         scale = ["--epochs", "80", "--model", "simple-conv"]

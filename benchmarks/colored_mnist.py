@@ -10,7 +10,6 @@ summary.json, a table, and accuracy-vs-sigma^2.png.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,17 +21,13 @@ SIGMAS = ["0.02", "0.025", "0.03", "0.035", "0.04", "0.045", "0.05"]
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument(
-        "--methods",
-        nargs="+",
-        default=["vanilla", "mi:best", "mi:fast", "blindeye", "lnl", "lnl:stable"],
+    p = sweep.protocol_parser(
+        __doc__,
+        "--sigmas",
+        SIGMAS,
+        "paper scale (GPU): all digits, 100 ep.",
+        "benchmarks/results/colored-mnist",
     )
-    p.add_argument("--sigmas", nargs="+", default=SIGMAS)
-    p.add_argument("--seeds", nargs="+", default=["0"])
-    p.add_argument("--full", action="store_true", help="paper scale (GPU): all digits, 100 ep.")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/results/colored-mnist"))
     args = p.parse_args(argv)
     scale = (
         ["--epochs", "100"]

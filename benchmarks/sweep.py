@@ -27,6 +27,23 @@ from midebias.cli import key_value
 from midebias.report import format_table
 from midebias.training import TrainConfig, TrainingError, train
 
+#: Every method row of the benchmark tables (method or method:preset).
+ALL_METHODS = ["vanilla", "mi:best", "mi:fast", "blindeye", "lnl", "lnl:stable"]
+
+
+def protocol_parser(
+    doc: str, strengths_flag: str, strengths: list[str], full_help: str, out: str
+) -> argparse.ArgumentParser:
+    """The command line shared by the benchmark protocol scripts (colored_mnist.py, ...)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--methods", nargs="+", default=ALL_METHODS)
+    p.add_argument(strengths_flag, nargs="+", default=strengths)
+    p.add_argument("--seeds", nargs="+", default=["0"])
+    p.add_argument("--full", action="store_true", help=full_help)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, default=Path(out))
+    return p
+
 
 def parse_method(spec: str) -> tuple[str, dict]:
     """'mi:fast' -> ('mi', {'preset': 'fast'}); 'vanilla' -> ('vanilla', {})."""
