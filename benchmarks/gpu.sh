@@ -8,7 +8,8 @@
 # it (MIDEBIAS_DATA_DIR, or a download). Stages, each bounded by `timeout` so that a slow
 # card still leaves results (every sweep is resumable: run the script again to go on):
 #   1. speed.py alone on the card: seconds per epoch of every method and channels-last
-#      variants, ratios to vanilla, time to target (speed.json).
+#      variants, ratios to vanilla, time to target (speed.json); then compile_check.py
+#      (torch.compile of the encoder vs eager, compile.json).
 #   2. at once, one process per setting (tiny networks leave the GPU mostly idle, so
 #      processes share it well; their seconds_per_epoch are NOT speed numbers):
 #      - paper-vs-fast: mi paper / fast / best and vanilla, sigma^2 0.02, 3 seeds, 10k
@@ -53,6 +54,10 @@ timeout "$SPEED_S" $PY benchmarks/speed.py --device "$DEVICE" --configs $SPEED_C
     --train-size "$SPEED_SIZE" --epochs "$SPEED_EPOCHS" --out "$OUT/speed.json" \
     >"$OUT/speed.log" 2>&1
 echo "speed exit $?"
+# Does torch.compile pay on this card? (not yet run on a GPU here; 1.2x slower on the CPU)
+timeout 120 $PY benchmarks/compile_check.py --device "$DEVICE" --out "$OUT/compile.json" \
+    >"$OUT/compile.log" 2>&1
+echo "compile check exit $?"
 
 echo "== 2. sweeps (in parallel)"
 sweep() {  # out, log name, sweep arguments...
