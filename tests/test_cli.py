@@ -97,10 +97,12 @@ def test_tabular_train_writes_fairness_metrics(tmp_path):
     assert (out / "metrics.jsonl").read_text().count("\n") == 2
 
 
-def test_image_flags_are_rejected_for_tabular(tmp_path, capsys):
+@pytest.mark.parametrize("flag", [["--bias-var", "0.02"], ["--channels-last"]])
+def test_image_flags_are_rejected_for_tabular(tmp_path, capsys, flag):
     with pytest.raises(SystemExit):
-        main(["train", "--benchmark", "adult", "--bias-var", "0.02", "--out", str(tmp_path)])
-    assert "apply to image benchmarks" in capsys.readouterr().err
+        main(["train", "--benchmark", "adult", *flag, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert "apply to image benchmarks" in err and flag[0] in err
 
 
 def test_audit_command_adds_the_leakage_audit_to_a_run(tmp_path):

@@ -116,6 +116,7 @@ def _train_tabular(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         "--model": args.model,
         "--bias-code": args.bias_code,
         "--train-size": args.train_size,
+        "--channels-last": True if args.channels_last else None,
     }
     given = [flag for flag, value in image_only.items() if value is not None]
     if given:
