@@ -35,23 +35,7 @@ def main(argv=None) -> int:
         else ["--epochs", "5", "--train-size", "10000", "--eval-every", "5"]
     )
     seeds = ["0", "1", "2"] if args.full and args.seeds == ["0"] else args.seeds
-    sweep.main(
-        [
-            "--benchmark",
-            "colored-mnist",
-            "--methods",
-            *args.methods,
-            "--strengths",
-            *args.sigmas,
-            "--seeds",
-            *seeds,
-            *scale,
-            "--device",
-            args.device,
-            "--out",
-            str(args.out),
-        ]
-    )
+    sweep.run_protocol("colored-mnist", args, seeds, scale)
     plot_summary(
         args.out / "summary.json",
         "bias_var",

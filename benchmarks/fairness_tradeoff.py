@@ -40,7 +40,7 @@ import numpy as np
 import sklearn
 import torch
 
-from midebias.report import format_table
+from midebias.report import format_table, mean_std
 from midebias.sklearn import MIFairClassifier
 from midebias.tabular.data import TabularData, load_tabular
 from midebias.tabular.evaluate import fairness_report, group_metrics
@@ -234,12 +234,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     out = []
     for (method, weight), rs in groups.items():
         row = {"method": method, "weight": weight, "seeds": len(rs)}
-        for m in SHORT:
-            vals = [r[m] for r in rs if r.get(m) is not None]
-            if vals:
-                row[m] = statistics.fmean(vals)
-                row[m + "_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        out.append(row)
+        out.append({**row, **mean_std(rs, SHORT)})
     return out
 
 

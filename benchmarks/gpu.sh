@@ -97,7 +97,7 @@ for d in paper-vs-fast colored-mnist biased-mnist colored-mnist-54k; do
     [ -d "$OUT/$d" ] || continue
     bench=colored-mnist
     [ "$d" = biased-mnist ] && bench=biased-mnist
-    $PY benchmarks/sweep.py --summary-only --benchmark "$bench" --strengths 0 --out "$OUT/$d" \
+    $PY benchmarks/sweep.py --summary-only --benchmark "$bench" --out "$OUT/$d" \
         >"$OUT/$d-table.txt" 2>&1
     cat "$OUT/$d-table.txt"
 done

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,8 +22,8 @@ from pathlib import Path
 import torch
 
 from midebias.benchmarks.registry import IMAGE_BENCHMARKS, load_benchmark
-from midebias.cli import key_value
-from midebias.report import format_table
+from midebias.cli import add_settings_option
+from midebias.report import format_table, mean_std
 from midebias.training import TrainConfig, TrainingError, train
 
 #: Every method row of the benchmark tables (method or method:preset).
@@ -37,12 +36,33 @@ def protocol_parser(
     """The command line shared by the benchmark protocol scripts (colored_mnist.py, ...)."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--methods", nargs="+", default=ALL_METHODS)
-    p.add_argument(strengths_flag, nargs="+", default=strengths)
+    p.add_argument(strengths_flag, dest="strengths", nargs="+", default=strengths)
     p.add_argument("--seeds", nargs="+", default=["0"])
     p.add_argument("--full", action="store_true", help=full_help)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=Path(out))
     return p
+
+
+def run_protocol(benchmark: str, args: argparse.Namespace, seeds: list[str], scale: list[str]):
+    """Run this sweep for a protocol script's parsed arguments (see `protocol_parser`)."""
+    main(
+        [
+            "--benchmark",
+            benchmark,
+            "--methods",
+            *args.methods,
+            "--strengths",
+            *args.strengths,
+            "--seeds",
+            *seeds,
+            *scale,
+            "--device",
+            args.device,
+            "--out",
+            str(args.out),
+        ]
+    )
 
 
 def parse_method(spec: str) -> tuple[str, dict]:
@@ -75,12 +95,7 @@ def summarise(rows: list[dict], strength_key: str, metrics: list[str]) -> list[d
     out = []
     for (label, s), rs in sorted(groups.items()):
         row = {"method": label, strength_key: s, "seeds": len(rs), "epochs": rs[0]["epochs"]}
-        for m in metrics:
-            vals = [r[m] for r in rs if r.get(m) is not None]
-            if vals:
-                row[m] = statistics.fmean(vals)
-                row[m + "_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        out.append(row)
+        out.append({**row, **mean_std(rs, metrics)})
     return out
 
 
@@ -111,22 +126,14 @@ def main(argv=None) -> int:
     p.add_argument(
         "--methods", nargs="+", default=["vanilla"], help="method or method:preset, e.g. mi:fast"
     )
-    p.add_argument("--strengths", nargs="+", type=float, required=True, help="sigma^2 or rho")
+    p.add_argument("--strengths", nargs="+", type=float, default=[], help="sigma^2 or rho")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--train-size", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--model", default=None, help="default: the benchmark's network")
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument(
-        "--set",
-        dest="hparams",
-        action="append",
-        type=key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help="method setting applied to every non-vanilla method",
-    )
+    add_settings_option(p.add_argument, "method setting applied to every non-vanilla method")
     p.add_argument("--tag", default="", help="suffix of run names (e.g. a preset)")
     p.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs")
     p.add_argument("--no-audit", action="store_true")
@@ -137,6 +144,8 @@ def main(argv=None) -> int:
         "--summary-only", action="store_true", help="rebuild summary.json from --out; train none"
     )
     args = p.parse_args(argv)
+    if not args.strengths and not args.summary_only:
+        p.error("--strengths is required (unless --summary-only)")
 
     spec = IMAGE_BENCHMARKS[args.benchmark]
     key = spec.bias_setting

@@ -18,6 +18,20 @@ def key_value(text: str) -> tuple[str, str]:
     return key.strip().replace("-", "_"), value.strip()
 
 
+def add_settings_option(add_argument, help: str) -> None:
+    """The repeatable ``--set KEY=VALUE`` option (into ``hparams``), via a parser's
+    ``add_argument`` (or a function with its signature)."""
+    add_argument(
+        "--set",
+        dest="hparams",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help=help,
+    )
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -72,15 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-fraction", type=float, default=0.1)
     t.add_argument("--model", choices=sorted(MODELS), help="default: the benchmark's")
     t.add_argument("--bias-code", choices=["paper", "index", "rgb"], help="the attribute c")
-    t.add_argument(
-        "--set",
-        dest="hparams",
-        action="append",
-        type=key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help="a method setting, e.g. --set lambda=1 (repeatable)",
-    )
+    add_settings_option(t.add_argument, "a method setting, e.g. --set lambda=1 (repeatable)")
     t.add_argument("--source", choices=["mnist", "demo"], default="mnist")
     t.add_argument("--sensitive", choices=["sex", "age"], help="tabular: the attribute s")
     t.add_argument("--include-sensitive", action="store_true", help="tabular: keep s's column in x")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +13,18 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3f}"
     return str(v)
+
+
+def mean_std(rows: Sequence[dict[str, Any]], metrics: Sequence[str]) -> dict[str, float]:
+    """{metric: mean, metric_std: sample std (0.0 for one value)} over the rows that have
+    the metric (missing or None values are skipped; a metric no row has is left out)."""
+    out: dict[str, float] = {}
+    for m in metrics:
+        vals = [r[m] for r in rows if r.get(m) is not None]
+        if vals:
+            out[m] = statistics.fmean(vals)
+            out[m + "_std"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    return out
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

@@ -16,7 +16,7 @@ import argparse
 import time
 from typing import Any
 
-from midebias.cli import key_value
+from midebias.cli import add_settings_option
 from midebias.sklearn import FAIR_METHODS, MIFairClassifier, auto_epochs
 
 __all__ = ["TABULAR_BENCHMARKS", "add_tabular_arguments", "run_tabular", "summary_line"]
@@ -87,15 +87,7 @@ def add_tabular_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     add("--batch-size", type=int, help="default 256")
     add("--lr", type=float, help="default 1e-3")
     add("--seed", type=int, default=0)
-    add(
-        "--set",
-        dest="hparams",
-        action="append",
-        type=key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help="a setting, e.g. --set lambda=10 (repeatable)",
-    )
+    add_settings_option(add, "a setting, e.g. --set lambda=10 (repeatable)")
     add("--data-dir", help="folder with uci-adult/ and uci-german/ (else $MIDEBIAS_DATA_DIR)")
     add("--device", default="cpu")
     add("--out", required=True, help="run folder to write")
