@@ -52,38 +52,25 @@ def main(argv=None) -> int:
             "--eval-every",
             "5",
         ]
-    sweep.main(
-        [
-            "--benchmark",
-            "biased-mnist",
-            "--methods",
-            *args.methods,
-            "--strengths",
-            *args.rhos,
-            "--seeds",
-            *args.seeds,
-            *scale,
-            "--device",
-            args.device,
-            "--out",
-            str(args.out),
-        ]
-    )
+    sweep.run_protocol("biased-mnist", args, args.seeds, scale)
     summary = json.loads((args.out / "summary.json").read_text())["summary"]
-    rhos = [float(r) for r in args.rhos]
-    rows = [
-        {"source": "published", "method": k, **dict(zip(args.rhos, v, strict=True))}
-        for k, v in PUBLISHED.items()
-    ]
+    pairs = [(label, float(label)) for label in args.strengths]
+    rows = []
+    for method, values in PUBLISHED.items():
+        # By value, so any subset or spelling of the rhos lines up ("-": not published).
+        published = dict(zip(map(float, RHOS), values, strict=True))
+        row = {"source": "published", "method": method}
+        row.update({label: f"{published[r]:.1f}" for label, r in pairs if r in published})
+        rows.append(row)
     for method in sorted({s["method"] for s in summary}):
         row = {"source": "measured here", "method": method}
-        for r, label in zip(rhos, args.rhos, strict=True):
+        for label, r in pairs:
             hit = [s for s in summary if s["method"] == method and s["rho"] == r]
             if hit:
                 row[label] = f"{100 * hit[0]['test_accuracy']:.1f}"
         rows.append(row)
-    print("Unbiased test accuracy (%) on Biased MNIST, rho = " + " / ".join(args.rhos))
-    print(format_table(rows, ["source", "method", *args.rhos]))
+    print("Unbiased test accuracy (%) on Biased MNIST, rho = " + " / ".join(args.strengths))
+    print(format_table(rows, ["source", "method", *args.strengths]))
     return 0
 
 
