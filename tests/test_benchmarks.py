@@ -159,3 +159,19 @@ def test_bias_codes(demo_mnist):
     assert tr.bias_code("rgb").shape == (100, 3)
     with pytest.raises(ValueError, match="unknown bias code"):
         tr.bias_code("hsv")
+
+
+def test_kim_variant_paints_one_solid_colour_on_the_stroke_mask(demo_mnist):
+    from midebias.benchmarks.colored_mnist import KIM_PALETTE_ESTIMATE, colored_mnist
+
+    d = colored_mnist(*demo_mnist, bias_var=0.02, seed=0, train_size=200, variant="kim")
+    tr = d["train"]
+    assert d.name == "colored-mnist-kim"
+    for img in tr.images[:20]:
+        colours = np.unique(img.reshape(-1, 3), axis=0)
+        assert len(colours) == 2 and (colours[0] == 0).all()  # black + one stroke colour
+    # the painted colour is the class mean plus jitter: nearest mean is mostly the label's
+    dist = ((tr.colors[:, None, :] - KIM_PALETTE_ESTIMATE[None]) ** 2).sum(-1)
+    assert (dist.argmin(1) == tr.labels).mean() > 0.6
+    with pytest.raises(ValueError, match="unknown variant"):
+        colored_mnist(*demo_mnist, variant="nope")

@@ -93,8 +93,11 @@ def test_mi_presets_and_bad_settings():
     from midebias.methods.mi import MIDebias
 
     assert MIDebias.resolve_hparams({"preset": "paper"})["t_steps"] == 40
-    assert MIDebias.resolve_hparams({}) == MIDebias.resolve_hparams({"preset": "fast"})
-    assert MIDebias.resolve_hparams({})["step"] == "joint"
+    assert MIDebias.resolve_hparams({}) == MIDebias.resolve_hparams({"preset": "balanced"})
+    assert MIDebias.resolve_hparams({})["balance"] is True
+    with pytest.raises(ValueError, match="balance_min"):
+        MIDebias.resolve_hparams({"balance_min": 0})
+    assert MIDebias.resolve_hparams({"preset": "fast"})["step"] == "joint"
     with pytest.raises(ValueError, match="no preset"):
         MIDebias.resolve_hparams({"preset": "nope"})
     with pytest.raises(ValueError, match="step must be"):

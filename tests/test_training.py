@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from midebias.benchmarks import colored_mnist
 from midebias.methods import Vanilla
@@ -95,3 +96,34 @@ def test_channels_last_trains_the_same_model(tiny):
     b = train(_cfg(epochs=1, channels_last=True), data=tiny)
     assert abs(a["final_losses"]["ce"] - b["final_losses"]["ce"]) < 1e-3
     assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 0.01
+
+
+def test_mi_balanced_preset_draws_bias_balanced_batches(tiny, monkeypatch):
+    """The default mi preset makes the loop draw training samples with weights
+    1 / q(y | c): bias-conflicting digits (whose colour code is most common in another
+    class) are drawn several times more often than they occur in the training set."""
+    from midebias.methods import MIDebias
+    from midebias.training import loader
+
+    n_train = len(tiny["train"])
+    drawn = []
+    real = loader.TensorSplit.batch
+
+    def spy(self, idx):
+        if len(self) == n_train:
+            drawn.append(idx.clone())
+        return real(self, idx)
+
+    monkeypatch.setattr(loader.TensorSplit, "batch", spy)
+    assert MIDebias.defaults["preset"] == "balanced"
+    m = train(_cfg(method="mi", epochs=1), data=tiny)
+    assert 0.0 < m["test_accuracy"]
+    y = torch.from_numpy(tiny["train"].labels)
+    cell = torch.from_numpy(tiny["train"].paper_code).view(-1, 3, 8).argmax(2)
+    cell = (cell * torch.tensor([64, 8, 1])).sum(1)
+    counts = torch.zeros(512, 10)
+    counts.index_put_((cell, y), torch.ones(len(y)), accumulate=True)
+    conflicting = (counts.argmax(1)[cell] != y).float()
+    idx = torch.cat(drawn)
+    assert conflicting.mean() > 0  # the jitter makes some colours ambiguous
+    assert conflicting[idx].mean() > 3 * conflicting.mean()

@@ -8,5 +8,6 @@ __version__ = "0.1.0"
 
 from midebias.estimators import estimate_mi  # noqa: E402
 from midebias.penalty import MIPenalty  # noqa: E402
+from midebias.sampling import balancing_weights  # noqa: E402
 
-__all__ = ["MIPenalty", "estimate_mi", "__version__"]
+__all__ = ["MIPenalty", "balancing_weights", "estimate_mi", "__version__"]

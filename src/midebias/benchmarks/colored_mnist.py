@@ -24,15 +24,47 @@ from midebias.benchmarks.biased_mnist import REBIAS_PALETTE
 #: Mean stroke colour of each digit class, RGB in [0, 1] (ReBias's palette / 255).
 COLORED_MNIST_PALETTE = REBIAS_PALETTE.astype(np.float64) / 255.0
 
+#: Kim et al.'s class colours as far as they can be read off published renderings of
+#: their prebuilt files (about +-15/255 per channel; the palette itself was never
+#: published). Less saturated and closer together than ReBias's: the closest pair is about
+#: 0.21 apart in RGB, against 0.40 (docs/debiasing.md, "Calibration").
+KIM_PALETTE_ESTIMATE = (
+    np.array(
+        [
+            (213, 24, 49),
+            (24, 138, 145),
+            (229, 207, 57),
+            (33, 109, 190),
+            (229, 142, 45),
+            (145, 44, 177),
+            (75, 209, 213),
+            (221, 178, 188),
+            (176, 223, 81),
+            (116, 24, 38),
+        ],
+        dtype=np.float64,
+    )
+    / 255.0
+)
+
+#: Generator variants: (palette, how strokes are painted).
+#: "rebias" (midebias 0.1, the default): ReBias's palette, grey level as opacity.
+#: "kim": the estimated Kim et al. palette, one solid colour on the pixels whose grey level
+#: exceeds 128 (what their files show: two colours per image), background black.
+VARIANTS = {"rebias": (COLORED_MNIST_PALETTE, "opacity"), "kim": (KIM_PALETTE_ESTIMATE, "solid")}
+
 #: The sigma^2 values of the protocol.
 BIAS_VARIANCES = (0.020, 0.025, 0.030, 0.035, 0.040, 0.045, 0.050)
 
 
 def sample_colors(
-    color_index: np.ndarray, bias_var: float, rng: np.random.Generator
+    color_index: np.ndarray,
+    bias_var: float,
+    rng: np.random.Generator,
+    palette: np.ndarray = COLORED_MNIST_PALETTE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(sampled, painted) colours: mu + eps with eps ~ N(0, bias_var I), and its clip to [0, 1]."""
-    mean = COLORED_MNIST_PALETTE[np.asarray(color_index)]
+    mean = palette[np.asarray(color_index)]
     sampled = mean + rng.normal(0.0, np.sqrt(bias_var), size=mean.shape)
     return sampled, np.clip(sampled, 0.0, 1.0).astype(np.float32)
 
@@ -43,14 +75,18 @@ def color_digits(
     color_index: np.ndarray,
     bias_var: float,
     rng: np.random.Generator,
+    variant: str = "rebias",
 ) -> Split:
     """Colour grey digits (uint8 (N, 28, 28)) with clip(palette[color_index] + eps)."""
-    colors = sample_colors(color_index, bias_var, rng)[1]
-    # The grey level acts as stroke opacity on a black background.
+    palette, paint = VARIANTS[variant]
+    colors = sample_colors(color_index, bias_var, rng, palette)[1]
     images = np.empty(gray.shape + (3,), dtype=np.uint8)
     chunk = 8192  # bounds the float temporaries to ~80 MB for the 60k set
     for s in range(0, len(gray), chunk):
         g = gray[s : s + chunk, :, :, None].astype(np.float32)
+        if paint == "solid":  # one solid colour on the stroke mask
+            g = np.where(g > 128, 255.0, 0.0).astype(np.float32)
+        # Otherwise the grey level acts as stroke opacity on a black background.
         images[s : s + chunk] = np.rint(g * colors[s : s + chunk, None, None, :])
     return Split(
         images=images,
@@ -70,35 +106,41 @@ def colored_mnist(
     seed: int = 0,
     val_fraction: float = 0.1,
     train_size: int | None = None,
+    variant: str = "rebias",
 ) -> BenchmarkData:
     """Build Colored MNIST from grey MNIST arrays; a pure function of its inputs and seed.
+    `variant` picks the palette and painting (see VARIANTS).
 
     The validation digits are held out from the training images (never the test set) and
     come twice: 'val' coloured like training (biased), 'val_unbiased' coloured independently.
     """
     if not 0.0 < bias_var <= 1.0:
         raise ValueError(f"bias_var (sigma^2) must be in (0, 1], got {bias_var}")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     rng = np.random.default_rng(seed)
     train_labels = np.asarray(train_labels, dtype=np.int64)
     test_labels = np.asarray(test_labels, dtype=np.int64)
     tr, va = split_train_val(len(train_labels), val_fraction, train_size, rng)
     k = len(COLORED_MNIST_PALETTE)
+
+    def paint(images, labels, color_index):
+        return color_digits(images, labels, color_index, bias_var, rng, variant)
+
     splits = {
-        "train": color_digits(train_images[tr], train_labels[tr], train_labels[tr], bias_var, rng),
-        "val": color_digits(train_images[va], train_labels[va], train_labels[va], bias_var, rng),
-        "val_unbiased": color_digits(
-            train_images[va], train_labels[va], rng.integers(0, k, len(va)), bias_var, rng
-        ),
-        "test": color_digits(
-            test_images, test_labels, rng.integers(0, k, len(test_labels)), bias_var, rng
-        ),
-        "aligned": color_digits(test_images, test_labels, test_labels, bias_var, rng),
+        "train": paint(train_images[tr], train_labels[tr], train_labels[tr]),
+        "val": paint(train_images[va], train_labels[va], train_labels[va]),
+        "val_unbiased": paint(train_images[va], train_labels[va], rng.integers(0, k, len(va))),
+        "test": paint(test_images, test_labels, rng.integers(0, k, len(test_labels))),
+        "aligned": paint(test_images, test_labels, test_labels),
     }
+    name = "colored-mnist" if variant == "rebias" else f"colored-mnist-{variant}"
     settings = dict(
-        benchmark="colored-mnist",
+        benchmark=name,
+        variant=variant,
         bias_var=bias_var,
         seed=seed,
         val_fraction=val_fraction,
         train_size=len(tr),
     )
-    return BenchmarkData(name="colored-mnist", splits=splits, settings=settings)
+    return BenchmarkData(name=name, splits=splits, settings=settings)

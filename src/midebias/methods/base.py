@@ -103,6 +103,10 @@ class Method:
         """Every network the method trains, by name (for checkpoints and device moves)."""
         return {"model": self.model}
 
+    def sample_weights(self, c: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+        """Weights with which the loop draws training samples (None: a plain shuffle)."""
+        return None
+
     def start_epoch(self, batches) -> dict[str, float]:
         """Called at each epoch start with a callable returning a fresh batch iterator."""
         return {}

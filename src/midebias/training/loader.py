@@ -47,9 +47,14 @@ class TensorSplit:
         shuffle: bool = False,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        weights: torch.Tensor | None = None,
     ) -> Iterator[Batch]:
         n = len(self)
-        if shuffle:
+        if weights is not None:  # n draws with replacement, probability ~ weights
+            dev = generator.device if generator is not None else weights.device
+            order = torch.multinomial(weights.to(dev), n, replacement=True, generator=generator)
+            order = order.to(self.labels.device)
+        elif shuffle:
             order = torch.randperm(n, generator=generator).to(self.labels.device)
         else:
             order = torch.arange(n, device=self.labels.device)

@@ -87,8 +87,10 @@ def train(
             generator=method_gen,
         )
 
+    weights = method.sample_weights(train_split.codes, train_split.labels)
+
     def epoch_batches():
-        return train_split.batches(cfg.batch_size, shuffle=True, generator=gen)
+        return train_split.batches(cfg.batch_size, shuffle=True, generator=gen, weights=weights)
 
     steps = math.ceil(len(train_split) / cfg.batch_size)
     eval_names = [k for k in splits if k != "train"]
