@@ -17,3 +17,13 @@ def test_penalty_example_runs():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("weight 1.0: accuracy ")
+
+
+def test_shortcut_example_runs():
+    example = EXAMPLE.parent / "shortcut_in_your_loop.py"
+    env = {**os.environ, "STEPS": "20", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, str(example)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert [line.split()[0] for line in out.stdout.splitlines()] == ["plain", "penalty", "penalty"]
