@@ -33,6 +33,7 @@ NHWC = {"channels_last": True}
 CONFIGS = {
     "vanilla": ("colored-mnist", "vanilla", "paper-digits", {}, {}),
     "mi-paper": ("colored-mnist", "mi", "paper-digits", {"preset": "paper"}, {}),
+    "mi-balanced": ("colored-mnist", "mi", "paper-digits", {"preset": "balanced"}, {}),
     "mi-best": ("colored-mnist", "mi", "paper-digits", {"preset": "best"}, {}),
     "mi-fast": ("colored-mnist", "mi", "paper-digits", {"preset": "fast"}, {}),
     "blindeye": ("colored-mnist", "blindeye", "paper-digits", {}, {}),

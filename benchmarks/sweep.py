@@ -27,7 +27,7 @@ from midebias.report import format_table, mean_std
 from midebias.training import TrainConfig, TrainingError, train
 
 #: Every method row of the benchmark tables (method or method:preset).
-ALL_METHODS = ["vanilla", "mi:best", "mi:fast", "blindeye", "lnl", "lnl:stable"]
+ALL_METHODS = ["vanilla", "mi:balanced", "mi:best", "mi:fast", "blindeye", "lnl", "lnl:stable"]
 
 
 def protocol_parser(
