@@ -184,7 +184,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from midebias.data import DataError
-    from midebias.training import TrainingError
+    from midebias.training import RunError, TrainingError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -205,6 +205,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from midebias.demo import run_demo
 
             return run_demo(args)
+    except RunError as e:
+        print(f"midebias: error: {e}", file=sys.stderr)
+        return 2
     except (DataError, TrainingError, FileExistsError) as e:
         print(f"midebias: error: {e}", file=sys.stderr)
         return 1

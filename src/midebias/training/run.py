@@ -21,6 +21,29 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+class RunError(Exception):
+    """A run folder cannot be used as asked (incomplete, not a run, unsafe checkpoint)."""
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint with ``weights_only=True``: tensors, numbers, strings and plain
+    containers only. A pickle that would build any other object (and so could run code)
+    is refused before anything in it runs."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunError(f"{path} does not exist") from None
+    except Exception as e:  # pickle.UnpicklingError, RuntimeError for bad archives, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RunError(
+            f"{path} is not a safe midebias checkpoint (refused to load it: {first[:200]})"
+        ) from None
+    if not isinstance(state, dict):
+        raise RunError(f"{path} is not a midebias checkpoint (expected a dict)")
+    return state
+
+
 class RunDir:
     """Writes one run's files. Refuses to mix two runs in one folder."""
 
