@@ -105,6 +105,27 @@ class MIPenalty(nn.Module):
         self._started = False  # host copy of stats_started: no device sync per update
         self.last_estimate = torch.tensor(float("nan"))
 
+    def get_extra_state(self) -> dict:
+        """Saved with `state_dict`: the critic's optimiser, the host flag of the running
+        statistics and the recent z kept for the critic (so a restored penalty continues
+        exactly where the saved one stopped)."""
+        return {
+            "critic_opt": self.critic_opt.state_dict(),
+            "started": self._started,
+            "recent": [
+                tuple(t.detach().cpu() if t is not None else None for t in r) for r in self.recent
+            ],
+        }
+
+    def set_extra_state(self, state: dict) -> None:
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self._started = bool(state["started"])
+        dev = self.z_mean.device
+        self.recent = deque(
+            (tuple(t.to(dev) if t is not None else None for t in r) for r in state["recent"]),
+            maxlen=self.recent.maxlen,
+        )
+
     @torch.no_grad()
     def update_stats(self, z: torch.Tensor, momentum: float = 0.1) -> None:
         """Running mean/variance of z (the first call sets them)."""

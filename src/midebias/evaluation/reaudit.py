@@ -28,7 +28,9 @@ def reaudit_run(path: str | Path) -> dict[str, float]:
         data_dir=cfg["data_dir"],
     )
     model = make_model(cfg["model"], in_channels=3, num_classes=data.num_classes)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(
+        state["model"] if "model" in state else state["method"]["modules"]["model"]
+    )
     split = TensorSplit(data["test"], cfg["bias_code"], data.num_colors)
     audit = leakage_audit(model, {"test": split}, seed=cfg["seed"])
     metrics.update(audit)

@@ -235,6 +235,7 @@ def run_tabular(args: argparse.Namespace) -> dict[str, Any]:
             "n_features": int(data.X_train.shape[1]),
         }
     )
+    run.finish()
     return metrics
 
 

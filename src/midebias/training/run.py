@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,34 @@ def _clean(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_clean(v) for v in obj]
     return obj
+
+
+#: The run's state: {"status": "running"} until the last file is written, then "finished".
+STATUS_FILE = "run.json"
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through `write(file)` into a temporary file beside `path`, then rename it
+    over `path` (os.replace is atomic within one folder)."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def run_status(path: str | Path) -> str:
+    """'finished', 'running' (or killed while running), or 'unknown' (no run.json: a run
+    written before run.json existed is 'finished' if it has metrics.json)."""
+    path = Path(path)
+    try:
+        return str(json.loads((path / STATUS_FILE).read_text())["status"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "finished" if (path / "metrics.json").is_file() else "unknown"
 
 
 class RunError(Exception):
@@ -47,11 +76,47 @@ def load_checkpoint(path: str | Path) -> dict:
 class RunDir:
     """Writes one run's files. Refuses to mix two runs in one folder."""
 
-    def __init__(self, path: str | Path, overwrite: bool = False):
+    def __init__(self, path: str | Path, overwrite: bool = False, *, _reopen: bool = False):
         self.path = Path(path)
-        self.check_free(self.path, overwrite)
-        self.path.mkdir(parents=True, exist_ok=True)
+        if not _reopen:
+            self.check_free(self.path, overwrite)
+            self.path.mkdir(parents=True, exist_ok=True)
+            for stale in ("metrics.json", "checkpoint.pt"):  # an overwritten run's results
+                (self.path / stale).unlink(missing_ok=True)
+            self.write_json(STATUS_FILE, {"status": "running"})
         (self.path / "metrics.jsonl").write_text("")
+
+    @classmethod
+    def reopen(cls, path: str | Path) -> RunDir:
+        """The unfinished run in `path`, to continue (its log is rewritten by the caller)."""
+        return cls(path, _reopen=True)
+
+    @staticmethod
+    def resume_state(path: str | Path, cfg) -> dict | None:
+        """The last checkpoint of the unfinished run in `path` (None if it stopped before
+        its first checkpoint), after checking that `cfg` (resolved) is that run's config.
+        Raises RunError saying why the run cannot be continued."""
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise RunError(f"--resume: {path} holds no run to continue (no config.json)")
+        if run_status(path) == "finished":
+            raise RunError(f"--resume: the run in {path} already finished; nothing to continue")
+        saved_cfg = json.loads((path / "config.json").read_text())
+        new = json.loads(json.dumps(_clean(cfg.to_dict())))
+        ignore = {"progress"}  # does not change what is computed
+        diff = sorted(k for k in new if k not in ignore and saved_cfg.get(k) != new[k])
+        if diff:
+            shown = ", ".join(f"{k} (run: {saved_cfg.get(k)!r}, now: {new[k]!r})" for k in diff)
+            raise RunError(
+                f"--resume: the flags differ from the run in {path}: {shown}; "
+                "pass the run's own flags to continue it"
+            )
+        if not (path / "checkpoint.pt").exists():
+            return None
+        state = load_checkpoint(path / "checkpoint.pt")
+        if "method" not in state or "rng" not in state:
+            raise RunError(f"--resume: {path / 'checkpoint.pt'} holds no training state")
+        return state
 
     @staticmethod
     def check_free(path: str | Path, overwrite: bool = False) -> None:
@@ -66,14 +131,25 @@ class RunDir:
             raise FileExistsError(f"{path} exists and is not a folder; choose another --out")
 
     def write_json(self, name: str, data: dict) -> None:
-        (self.path / name).write_text(json.dumps(_clean(data), indent=2, sort_keys=True) + "\n")
+        text = json.dumps(_clean(data), indent=2, sort_keys=True) + "\n"
+        _atomic_write(self.path / name, lambda f: f.write(text.encode()))
 
     def log_epoch(self, record: dict) -> None:
         with open(self.path / "metrics.jsonl", "a") as f:
             f.write(json.dumps(_clean(record), sort_keys=True) + "\n")
 
+    def rewrite_log(self, records: list[dict]) -> None:
+        """metrics.jsonl holding exactly `records` (written atomically)."""
+        text = "".join(json.dumps(_clean(r), sort_keys=True) + "\n" for r in records)
+        _atomic_write(self.path / "metrics.jsonl", lambda f: f.write(text.encode()))
+
     def save_checkpoint(self, state: dict) -> None:
-        torch.save(state, self.path / "checkpoint.pt")
+        """checkpoint.pt, replaced atomically: a crash leaves the old one or the new one."""
+        _atomic_write(self.path / "checkpoint.pt", lambda f: torch.save(state, f))
+
+    def finish(self) -> None:
+        """Mark the run complete (the last file written)."""
+        self.write_json(STATUS_FILE, {"status": "finished"})
 
 
 def read_run(path: str | Path) -> dict:
