@@ -132,6 +132,9 @@ class MIDebias(Method):
             normalize=h["t_normalize"],
             floor=h["floor"],
             generator=self.generator,
+            # The loop checks every epoch's losses; a finiteness check per critic update
+            # would cost a device sync each (shapes and dtypes are still checked).
+            check_finite=False,
         ).to(next(model.parameters()).device)
         self.encoder_params = list(model.encoder.parameters())
         self.opt = torch.optim.Adam(model.parameters(), lr=self.lr)
