@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from midebias import __version__
 
@@ -114,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=None)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", help="folder for the demo's run folders (optional)")
+    d.add_argument("--overwrite", action="store_true", help="replace earlier demo runs in --out")
     d.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -202,10 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args, parser)
         if args.command == "audit":
             from midebias.evaluation.reaudit import reaudit_run
+            from midebias.training.run import check_auditable
 
-            for run in args.runs:
-                if not (Path(run) / "checkpoint.pt").exists():
-                    parser.error(f"{run} holds no finished run (no checkpoint.pt)")
+            for run in args.runs:  # every folder checked before any is audited
+                check_auditable(run)
             for run in args.runs:
                 r = reaudit_run(run)
                 print(f"{run}: bias-probe {r['bias_probe_accuracy']:.3f} MI {r['mi_posthoc']:.3f}")
@@ -214,10 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from midebias.demo import run_demo
 
             return run_demo(args)
-    except RunError as e:
+    except (RunError, FileExistsError) as e:
         print(f"midebias: error: {e}", file=sys.stderr)
         return 2
-    except (DataError, TrainingError, FileExistsError) as e:
+    except (DataError, TrainingError) as e:
         print(f"midebias: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -74,31 +74,38 @@ def train(
             "config.json", {**cfg.to_dict(), "label": label or cfg.method, "data": data.settings}
         )
 
-    device = torch.device(cfg.device)
-    splits = {
-        k: TensorSplit(s, cfg.bias_code, data.num_colors, device, cfg.channels_last)
-        for k, s in data.splits.items()
-    }
-    train_split = splits["train"]
-    gen = torch.Generator().manual_seed(cfg.seed)  # data order (and, on CPU, methods' draws)
-    # On a GPU the methods draw their shuffles there: no host-to-device copy (sync) per draw.
-    method_gen = gen
-    if device.type != "cpu":
-        method_gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
-        torch.manual_seed(cfg.seed)
-        model = make_model(cfg.model, in_channels=3, num_classes=data.num_classes).to(device)
-        if cfg.channels_last:
-            model.to(memory_format=torch.channels_last)
-        method = get_method(cfg.method)(
-            model,
-            lr=cfg.lr,
-            c_dim=train_split.c_dim,
-            num_bias=data.num_colors,
-            c_groups=bias_code_groups(cfg.bias_code, data.num_colors),
-            hparams=cfg.hparams,
-            generator=method_gen,
-        )
+    try:  # set up; a failure here leaves any earlier run in `out` as it was
+        device = torch.device(cfg.device)
+        splits = {
+            k: TensorSplit(s, cfg.bias_code, data.num_colors, device, cfg.channels_last)
+            for k, s in data.splits.items()
+        }
+        train_split = splits["train"]
+        gen = torch.Generator().manual_seed(cfg.seed)  # data order (and, on CPU, methods' draws)
+        # On a GPU the methods draw their shuffles there: no host-to-device copy (sync) per draw.
+        method_gen = gen
+        if device.type != "cpu":
+            method_gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+            torch.manual_seed(cfg.seed)
+            model = make_model(cfg.model, in_channels=3, num_classes=data.num_classes).to(device)
+            if cfg.channels_last:
+                model.to(memory_format=torch.channels_last)
+            method = get_method(cfg.method)(
+                model,
+                lr=cfg.lr,
+                c_dim=train_split.c_dim,
+                num_bias=data.num_colors,
+                c_groups=bias_code_groups(cfg.bias_code, data.num_colors),
+                hparams=cfg.hparams,
+                generator=method_gen,
+            )
+    except BaseException:
+        if run:
+            run.abandon()
+        raise
+    if run:
+        run.commit()
 
     def epoch_batches():
         return train_split.batches(cfg.batch_size, shuffle=True, generator=gen)
