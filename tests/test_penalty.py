@@ -83,3 +83,80 @@ def test_bad_settings():
         MIPenalty(4, 4, weight=-1)
     with pytest.raises(ValueError, match="shuffle-based"):
         MIPenalty(4, 4, estimator="club", conditional=True)
+
+
+def _snapshot(pen: MIPenalty) -> dict:
+    return copy.deepcopy(
+        {
+            "state": pen.state_dict(),  # critic, running statistics, optimiser, recent z
+            "started": pen._started,
+            "recent": [tuple(t.clone() for t in r if t is not None) for r in pen.recent],
+        }
+    )
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _nan_at(t: torch.Tensor, value=float("nan")) -> torch.Tensor:
+    t = t.clone()
+    t[3, 1] = value
+    return t
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("z_nan", "z holds NaN or inf"),
+        ("z_inf", "z holds NaN or inf"),
+        ("c_nan", "c holds NaN or inf"),
+        ("short_c", "same length"),
+        ("short_y", "same length"),
+        ("z_float64", "must be float32, got torch.float64"),
+        ("z_float16", "must be float32, got torch.float16"),
+        ("z_wide", r"shape \(N, 4\), got \(256, 5\)"),
+        ("c_narrow", r"shape \(N, 4\), got \(256, 3\)"),
+    ],
+)
+@pytest.mark.parametrize("call", ["forward", "train_critic", "critic_step", "estimate"])
+def test_bad_input_is_refused_and_leaves_the_state_untouched(case, message, call):
+    z, c, y = _data()
+    pen = MIPenalty(4, 4, buffer=2, critic_steps=2, conditional=True, normalize=True)
+    pen(z.clone().requires_grad_(True), c, y=y)  # some state: statistics, optimiser, buffer
+    before = _snapshot(pen)
+    bad = {
+        "z_nan": dict(z=_nan_at(z)),
+        "z_inf": dict(z=_nan_at(z, float("inf"))),
+        "c_nan": dict(c=_nan_at(c)),
+        "short_c": dict(c=c[:-1]),
+        "short_y": dict(y=y[:-1]),
+        "z_float64": dict(z=z.double()),
+        "z_float16": dict(z=z.half()),
+        "z_wide": dict(z=torch.cat([z, z[:, :1]], 1)),
+        "c_narrow": dict(c=c[:, :3]),
+    }[case]
+    args = {"z": z, "c": c, "y": y, **bad}
+    if call == "forward":
+        args["z"] = args["z"].clone().requires_grad_(True)
+        fn = lambda: pen(args["z"], args["c"], y=args["y"])  # noqa: E731
+    else:
+        fn = lambda: getattr(pen, call)(args["z"], args["c"], args["y"])  # noqa: E731
+    with pytest.raises(ValueError, match=message):
+        fn()
+    assert _same(_snapshot(pen), before)
+    # Still usable: a clean batch gives a finite value.
+    term = pen(z.clone().requires_grad_(True), c, y=y)
+    assert torch.isfinite(term) and torch.isfinite(pen.last_estimate)
+
+
+@pytest.mark.parametrize("weight", [float("nan"), float("inf")])
+def test_weight_must_be_finite(weight):
+    with pytest.raises(ValueError, match="weight must be a finite number"):
+        MIPenalty(4, 4, weight=weight)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from midebias import __version__
 
@@ -96,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     t.add_argument("--out", required=True, help="run folder to write")
     t.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    t.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the unfinished run in --out from its last checkpoint (same flags)",
+    )
     t.add_argument("--no-audit", action="store_true", help="skip the leakage audit")
     t.add_argument("--eval-every", type=_positive_int, default=1, help="evaluate every N epochs")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -109,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=None)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--out", help="folder for the demo's run folders (optional)")
+    d.add_argument("--overwrite", action="store_true", help="replace earlier demo runs in --out")
     d.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -125,6 +130,8 @@ def _train_tabular(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         "--channels-last": True if args.channels_last else None,
     }
     given = [flag for flag, value in image_only.items() if value is not None]
+    if args.resume:
+        given.append("--resume")
     if given:
         parser.error(f"{', '.join(given)} apply to image benchmarks, not {args.benchmark}")
     print(summary_line(run_tabular(args)) + f" -> {args.out}")
@@ -137,6 +144,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if args.benchmark not in IMAGE_BENCHMARKS:
         return _train_tabular(args, parser)
+    if args.resume and args.overwrite:
+        parser.error("--resume continues the run in --out; --overwrite replaces it: pick one")
     if args.sensitive is not None or args.include_sensitive:
         parser.error("--sensitive/--include-sensitive apply to the tabular benchmarks")
     setting = IMAGE_BENCHMARKS[args.benchmark].bias_setting
@@ -169,7 +178,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         config.resolve()  # every value checked before any work is done
     except ValueError as e:
         parser.error(str(e))
-    m = train(config, args.out, overwrite=args.overwrite)
+    m = train(config, args.out, overwrite=args.overwrite, resume=args.resume)
     parts = [
         f"{m['method']} on {m['benchmark']} ({setting}={m[setting]}, seed {m['seed']},",
         f"{m['epochs']} epochs): test {m['test_accuracy']:.3f}",
@@ -184,7 +193,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from midebias.data import DataError
-    from midebias.training import TrainingError
+    from midebias.training import RunError, TrainingError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -193,10 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args, parser)
         if args.command == "audit":
             from midebias.evaluation.reaudit import reaudit_run
+            from midebias.training.run import check_auditable
 
-            for run in args.runs:
-                if not (Path(run) / "checkpoint.pt").exists():
-                    parser.error(f"{run} holds no finished run (no checkpoint.pt)")
+            for run in args.runs:  # every folder checked before any is audited
+                check_auditable(run)
             for run in args.runs:
                 r = reaudit_run(run)
                 print(f"{run}: bias-probe {r['bias_probe_accuracy']:.3f} MI {r['mi_posthoc']:.3f}")
@@ -205,7 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from midebias.demo import run_demo
 
             return run_demo(args)
-    except (DataError, TrainingError, FileExistsError) as e:
+    except (RunError, FileExistsError) as e:
+        print(f"midebias: error: {e}", file=sys.stderr)
+        return 2
+    except (DataError, TrainingError) as e:
         print(f"midebias: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from midebias.benchmarks.registry import load_benchmark
 from midebias.report import format_table
-from midebias.training import TrainConfig, train
+from midebias.training import RunDir, TrainConfig, train
 
 #: Per-method demo settings on ~5,400 training digits. Methods without an entry train with
 #: their defaults. The default list (vanilla and mi side by side) runs in under 3 minutes on
@@ -23,6 +23,10 @@ def run_demo(args: argparse.Namespace) -> int:
     if not 0 < args.bias_var <= 1:
         raise SystemExit(f"midebias demo: error: --bias-var must be in (0, 1], got {args.bias_var}")
     methods = args.methods or DEFAULT_METHODS
+    overwrite = bool(getattr(args, "overwrite", False))
+    if args.out:  # every run folder checked before any work (FileExistsError says why)
+        for name in methods:
+            RunDir.check_free(Path(args.out) / name, overwrite)
     data = load_benchmark("colored-mnist", strength=args.bias_var, seed=args.seed, source="demo")
     print(
         f"Colored MNIST, sigma^2 = {args.bias_var}, embedded subset: "
@@ -45,7 +49,7 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         out = Path(args.out) / name if args.out else None
         t0 = time.perf_counter()
-        m = train(cfg, out, data=data, overwrite=True)
+        m = train(cfg, out, data=data, overwrite=overwrite)
         rows.append(
             {
                 "method": name,

@@ -21,6 +21,7 @@ encoder's z reached 0.55 nats after 300 steps standardised, 0.05 raw).
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from contextlib import nullcontext
 
@@ -57,6 +58,14 @@ class MIPenalty(nn.Module):
             negative estimate is the critic's error; descending it only teaches the encoder
             to fool the critic (measured: estimates of -1.2 nats and a collapsed CE).
         generator: torch.Generator for the estimator's shuffles (reproducibility).
+        check_finite: refuse z or c holding NaN or inf (one device sync per call).
+
+    Every call checks its inputs before it changes any state: z must be float32 of shape
+    (N, z_dim), c float32 of shape (N, c_dim), y (if given) of length N, all finite (with
+    `check_finite`); otherwise a ValueError says what is wrong and the critic, its optimiser,
+    the running statistics and the buffer of recent z are left as they were. z of another
+    dtype is refused rather than cast (pass ``z.float()``): a silent cast would hide a
+    mixed-precision loop whose encoder gradient the penalty does not see in that dtype.
     """
 
     def __init__(
@@ -77,10 +86,11 @@ class MIPenalty(nn.Module):
         normalize: bool = True,
         floor: bool = True,
         generator: torch.Generator | None = None,
+        check_finite: bool = True,
     ):
         super().__init__()
-        if weight < 0:
-            raise ValueError(f"weight must be >= 0, got {weight}")
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError(f"weight must be a finite number >= 0, got {weight}")
         if conditional and estimator not in CONDITIONAL_ESTIMATORS:
             raise ValueError(
                 "conditional needs a shuffle-based estimator "
@@ -99,11 +109,64 @@ class MIPenalty(nn.Module):
         self.normalize = normalize
         self.floor = floor
         self.generator = generator
+        self.z_dim, self.c_dim = int(z_dim), int(c_dim)
+        self.check_finite = check_finite
         self.register_buffer("z_mean", torch.zeros(z_dim))
         self.register_buffer("z_var", torch.ones(z_dim))
         self.register_buffer("stats_started", torch.zeros((), dtype=torch.bool))
         self._started = False  # host copy of stats_started: no device sync per update
         self.last_estimate = torch.tensor(float("nan"))
+
+    def check_inputs(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None):
+        """Raise ValueError unless z, c (and y) are what the penalty can use (see class doc).
+        Called by every public method before any state changes."""
+        for name, t, width in (("z", z, self.z_dim), ("c", c, self.c_dim)):
+            if not isinstance(t, torch.Tensor):
+                raise ValueError(f"MIPenalty: {name} must be a tensor, got {type(t).__name__}")
+            if t.dtype != torch.float32:
+                raise ValueError(
+                    f"MIPenalty: {name} must be float32, got {t.dtype} (pass {name}.float())"
+                )
+            if t.ndim != 2 or t.shape[1] != width:
+                raise ValueError(
+                    f"MIPenalty: {name} must have shape (N, {width}), got {tuple(t.shape)}"
+                )
+        if len(z) != len(c) or (y is not None and len(y) != len(z)):
+            lengths = f"z {len(z)}, c {len(c)}" + ("" if y is None else f", y {len(y)}")
+            raise ValueError(f"MIPenalty: z, c and y must have the same length, got {lengths}")
+        if len(z) == 0:
+            raise ValueError("MIPenalty: z and c are empty")
+        if self.conditional and y is None:
+            raise ValueError("a conditional MIPenalty needs the labels: call it with y=...")
+        if self.check_finite:
+            ok = torch.isfinite(z.detach()).all() & torch.isfinite(c).all()
+            if not bool(ok):
+                bad = "z" if not bool(torch.isfinite(z.detach()).all()) else "c"
+                raise ValueError(
+                    f"MIPenalty: {bad} holds NaN or inf; the batch was refused and the "
+                    "penalty's state is unchanged"
+                )
+
+    def get_extra_state(self) -> dict:
+        """Saved with `state_dict`: the critic's optimiser, the host flag of the running
+        statistics and the recent z kept for the critic (so a restored penalty continues
+        exactly where the saved one stopped)."""
+        return {
+            "critic_opt": self.critic_opt.state_dict(),
+            "started": self._started,
+            "recent": [
+                tuple(t.detach().cpu() if t is not None else None for t in r) for r in self.recent
+            ],
+        }
+
+    def set_extra_state(self, state: dict) -> None:
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self._started = bool(state["started"])
+        dev = self.z_mean.device
+        self.recent = deque(
+            (tuple(t.to(dev) if t is not None else None for t in r) for r in state["recent"]),
+            maxlen=self.recent.maxlen,
+        )
 
     @torch.no_grad()
     def update_stats(self, z: torch.Tensor, momentum: float = 0.1) -> None:
@@ -134,11 +197,19 @@ class MIPenalty(nn.Module):
 
     def estimate(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None):
         """The estimate of I(z; c) (or I(z; c | y)) on this minibatch, differentiable in z."""
+        self.check_inputs(z, c, y)
+        return self._estimate(z, c, y)
+
+    def _estimate(self, z, c, y=None):
         with self._given(y):
             return self.estimator(self._scale(z), c)
 
     def critic_step(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None):
         """One update of T on detached z (and of the running statistics of z)."""
+        self.check_inputs(z, c, y)
+        self._critic_step(z, c, y)
+
+    def _critic_step(self, z, c, y=None) -> None:
         if self.normalize:
             self.update_stats(z)
         with self._given(y):
@@ -150,6 +221,10 @@ class MIPenalty(nn.Module):
     def train_critic(self, z, c, y=None, steps: int | None = None) -> None:
         """`steps` updates of T, each on `critic_batch` samples drawn from this minibatch and
         the recent ones kept (z detached: T's training never reaches the encoder)."""
+        self.check_inputs(z, c, y)
+        self._train_critic(z, c, y, steps)
+
+    def _train_critic(self, z, c, y=None, steps: int | None = None) -> None:
         z = z.detach()
         self.recent.append((z, c, y))
         zs = torch.cat([r[0] for r in self.recent])
@@ -160,11 +235,11 @@ class MIPenalty(nn.Module):
         gen_dev = self.generator.device if self.generator is not None else zs.device
         for _ in range(self.critic_steps if steps is None else steps):
             if n <= self.critic_batch:
-                self.critic_step(zs, cs, ys)
+                self._critic_step(zs, cs, ys)
                 continue
             i = torch.randint(0, n, (self.critic_batch,), generator=self.generator, device=gen_dev)
             i = i.to(zs.device)
-            self.critic_step(zs[i], cs[i], None if ys is None else ys[i])
+            self._critic_step(zs[i], cs[i], None if ys is None else ys[i])
 
     def forward(
         self,
@@ -176,9 +251,10 @@ class MIPenalty(nn.Module):
         train_critic: bool = True,
     ) -> torch.Tensor:
         """Train T (unless train_critic=False), then return the penalty term for the loss."""
+        self.check_inputs(z, c, y)
         if train_critic and self.critic_steps:
-            self.train_critic(z, c, y)
-        mi = self.estimate(z, c, y)
+            self._train_critic(z, c, y)
+        mi = self._estimate(z, c, y)
         self.last_estimate = mi.detach()
         if self.weight == 0:
             return mi.detach() * 0.0

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from midebias.benchmarks.registry import load_benchmark
 from midebias.evaluation.audit import leakage_audit
 from midebias.models import make_model
 from midebias.training.loader import TensorSplit
+from midebias.training.run import load_checkpoint
 
 
 def reaudit_run(path: str | Path) -> dict[str, float]:
@@ -18,7 +17,7 @@ def reaudit_run(path: str | Path) -> dict[str, float]:
     path = Path(path)
     cfg = json.loads((path / "config.json").read_text())
     metrics = json.loads((path / "metrics.json").read_text())
-    state = torch.load(path / "checkpoint.pt", map_location="cpu", weights_only=False)
+    state = load_checkpoint(path / "checkpoint.pt")  # weights_only: no code runs
     data = load_benchmark(
         cfg["benchmark"],
         strength=cfg["strength"],
@@ -29,7 +28,9 @@ def reaudit_run(path: str | Path) -> dict[str, float]:
         data_dir=cfg["data_dir"],
     )
     model = make_model(cfg["model"], in_channels=3, num_classes=data.num_classes)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(
+        state["model"] if "model" in state else state["method"]["modules"]["model"]
+    )
     split = TensorSplit(data["test"], cfg["bias_code"], data.num_colors)
     audit = leakage_audit(model, {"test": split}, seed=cfg["seed"])
     metrics.update(audit)

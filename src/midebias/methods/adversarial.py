@@ -62,6 +62,9 @@ class _BiasAdversary(Method):
     def modules(self):
         return {"model": self.model, "bias_head": self.bias_head}
 
+    def optimizers(self):
+        return {"opt": self.opt, "opt_head": self.opt_head}
+
 
 class BlindEye(_BiasAdversary):
     """Alvi et al., "Turning a Blind Eye" (ECCV-W 2018).

@@ -107,6 +107,26 @@ class Method:
         """Weights with which the loop draws training samples (None: a plain shuffle)."""
         return None
 
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """Every optimiser the method steps, by name (for checkpoints)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly: networks, optimisers and (in
+        subclasses that extend this) counters and buffers. Tensors, numbers and plain
+        containers only, so that it loads with ``torch.load(weights_only=True)``."""
+        return {
+            "modules": {k: m.state_dict() for k, m in self.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (onto this method's networks and devices)."""
+        for k, m in self.modules().items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in self.optimizers().items():
+            o.load_state_dict(state["optimizers"][k])
+
     def start_epoch(self, batches) -> dict[str, float]:
         """Called at each epoch start with a callable returning a fresh batch iterator."""
         return {}

@@ -147,6 +147,9 @@ class MIDebias(Method):
             normalize=h["t_normalize"],
             floor=h["floor"],
             generator=self.generator,
+            # The loop checks every epoch's losses; a finiteness check per critic update
+            # would cost a device sync each (shapes and dtypes are still checked).
+            check_finite=False,
         ).to(next(model.parameters()).device)
         self.encoder_params = list(model.encoder.parameters())
         self.opt = torch.optim.Adam(model.parameters(), lr=self.lr)
@@ -175,6 +178,31 @@ class MIDebias(Method):
             min_prob=self.hparams["balance_min"],
             seed=seed,
         )
+
+    def optimizers(self):
+        return {"opt": self.opt, "opt_mi": self.opt_mi}
+
+    def state_dict(self):
+        # The penalty's state holds the critic's optimiser, the running statistics of z
+        # and the buffer of recent z. The pool of batches is not kept: every epoch starts
+        # by rebuilding it (checkpoints are taken between epochs).
+        return {
+            **super().state_dict(),
+            "penalty": self.penalty.state_dict(),
+            "counters": {
+                "epoch": self.epoch,
+                "epochs_started": self.epochs_started,
+                "mi_sum": self.mi_sum.detach().cpu(),
+                "mi_count": self.mi_count,
+            },
+        }
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.penalty.load_state_dict(state["penalty"])
+        k = state["counters"]
+        self.epoch, self.epochs_started = int(k["epoch"]), int(k["epochs_started"])
+        self.mi_sum, self.mi_count = k["mi_sum"].clone(), int(k["mi_count"])
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

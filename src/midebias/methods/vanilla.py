@@ -18,6 +18,9 @@ class Vanilla(Method):
             model.parameters(), lr=self.lr, weight_decay=self.hparams["weight_decay"]
         )
 
+    def optimizers(self):
+        return {"opt": self.opt}
+
     def update(self, batch: Batch) -> dict[str, float]:
         logits = self.model(batch.x)
         loss = F.cross_entropy(logits, batch.y)

@@ -185,6 +185,7 @@ def run_tabular(args: argparse.Namespace) -> dict[str, Any]:
         **clf.get_params(),
     }
     run.write_json("config.json", config)
+    run.commit()  # only now is an earlier run in --out replaced
 
     start = time.perf_counter()
 
@@ -235,6 +236,7 @@ def run_tabular(args: argparse.Namespace) -> dict[str, Any]:
             "n_features": int(data.X_train.shape[1]),
         }
     )
+    run.finish()
     return metrics
 
 

@@ -2,6 +2,14 @@
 
 from midebias.training.config import TrainConfig
 from midebias.training.loop import TrainingError, train
-from midebias.training.run import RunDir, read_run
+from midebias.training.run import RunDir, RunError, load_checkpoint, read_run
 
-__all__ = ["TrainConfig", "TrainingError", "train", "RunDir", "read_run"]
+__all__ = [
+    "TrainConfig",
+    "TrainingError",
+    "train",
+    "RunDir",
+    "RunError",
+    "load_checkpoint",
+    "read_run",
+]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -43,49 +45,67 @@ def train(
     *,
     data: BenchmarkData | None = None,
     overwrite: bool = False,
+    resume: bool = False,
     history: list[dict] | None = None,
     label: str | None = None,
 ) -> dict[str, Any]:
     """Train `config.method` on `config.benchmark`; return final metrics (and write a run
-    folder at `out` if given). `data` may be passed to reuse generated splits; each epoch's
-    record is also appended to `history` if given; `label` names the run in config.json
-    (e.g. 'mi:fast', for tables built from run folders)."""
+    folder at `out` if given, with a checkpoint after every epoch). `data` may be passed to
+    reuse generated splits; each epoch's record is also appended to `history` if given;
+    `label` names the run in config.json (e.g. 'mi:fast', for tables built from run
+    folders). `resume` continues the unfinished run in `out` from its last checkpoint (its
+    config must equal `config`); on CPU the result equals that of an uninterrupted run."""
     cfg = config.resolve()
-    if out is not None:
+    saved: dict[str, Any] | None = None
+    if resume:
+        if out is None:
+            raise ValueError("resume needs the run folder (out)")
+        saved = RunDir.resume_state(out, cfg)  # RunError if it cannot be continued
+    elif out is not None:
         RunDir.check_free(out, overwrite)  # fail before the data work, not after
     if data is None:
         data = build_data(cfg)
-    run = RunDir(out, overwrite=overwrite) if out is not None else None
-    if run:
+    run = None
+    if out is not None and resume:
+        run = RunDir.reopen(out)
+    elif out is not None:
+        run = RunDir(out, overwrite=overwrite)
         run.write_json(
             "config.json", {**cfg.to_dict(), "label": label or cfg.method, "data": data.settings}
         )
 
-    device = torch.device(cfg.device)
-    splits = {
-        k: TensorSplit(s, cfg.bias_code, data.num_colors, device, cfg.channels_last)
-        for k, s in data.splits.items()
-    }
-    train_split = splits["train"]
-    gen = torch.Generator().manual_seed(cfg.seed)  # data order (and, on CPU, methods' draws)
-    # On a GPU the methods draw their shuffles there: no host-to-device copy (sync) per draw.
-    method_gen = gen
-    if device.type != "cpu":
-        method_gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
-        torch.manual_seed(cfg.seed)
-        model = make_model(cfg.model, in_channels=3, num_classes=data.num_classes).to(device)
-        if cfg.channels_last:
-            model.to(memory_format=torch.channels_last)
-        method = get_method(cfg.method)(
-            model,
-            lr=cfg.lr,
-            c_dim=train_split.c_dim,
-            num_bias=data.num_colors,
-            c_groups=bias_code_groups(cfg.bias_code, data.num_colors),
-            hparams=cfg.hparams,
-            generator=method_gen,
-        )
+    try:  # set up; a failure here leaves any earlier run in `out` as it was
+        device = torch.device(cfg.device)
+        splits = {
+            k: TensorSplit(s, cfg.bias_code, data.num_colors, device, cfg.channels_last)
+            for k, s in data.splits.items()
+        }
+        train_split = splits["train"]
+        gen = torch.Generator().manual_seed(cfg.seed)  # data order (and, on CPU, methods' draws)
+        # On a GPU the methods draw their shuffles there: no host-to-device copy (sync) per draw.
+        method_gen = gen
+        if device.type != "cpu":
+            method_gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+            torch.manual_seed(cfg.seed)
+            model = make_model(cfg.model, in_channels=3, num_classes=data.num_classes).to(device)
+            if cfg.channels_last:
+                model.to(memory_format=torch.channels_last)
+            method = get_method(cfg.method)(
+                model,
+                lr=cfg.lr,
+                c_dim=train_split.c_dim,
+                num_bias=data.num_colors,
+                c_groups=bias_code_groups(cfg.bias_code, data.num_colors),
+                hparams=cfg.hparams,
+                generator=method_gen,
+            )
+    except BaseException:
+        if run:
+            run.abandon()
+        raise
+    if run:
+        run.commit()
 
     weights = method.sample_weights(train_split.codes, train_split.labels)
 
@@ -96,7 +116,23 @@ def train(
     eval_names = [k for k in splits if k != "train"]
     train_seconds = 0.0
     record: dict[str, Any] = {}
-    for epoch in range(1, cfg.epochs + 1):
+    records: list[dict[str, Any]] = []
+    first_epoch = 1
+    if saved is not None:  # continue after the last checkpoint: same state, same draws
+        method.load_state_dict(saved["method"])
+        gen.set_state(saved["rng"]["data"])
+        if method_gen is not gen and saved["rng"]["method"] is not None:
+            method_gen.set_state(saved["rng"]["method"])
+        torch.set_rng_state(saved["rng"]["torch"])
+        records = list(saved["history"])
+        record = records[-1]
+        train_seconds = float(saved["train_seconds"])
+        first_epoch = int(saved["epoch"]) + 1
+        run.rewrite_log(records)  # drops any epoch logged after the checkpoint
+        if history is not None:
+            history.extend(records)
+
+    for epoch in range(first_epoch, cfg.epochs + 1):
         model.train()
         t0 = time.perf_counter()
         sums: dict[str, Any] = defaultdict(float)
@@ -127,8 +163,28 @@ def train(
         record = {"epoch": epoch, "seconds": seconds, "losses": losses}
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
             record.update({f"{k}_accuracy": accuracy(model, splits[k]) for k in eval_names})
+        records.append(record)
         if run:
+            # Checkpoint first, then log: a crash in between only loses a log line that
+            # resuming writes again from the checkpoint's history.
+            method_state = method.state_dict()
+            run.save_checkpoint(
+                {
+                    "config": cfg.to_dict(),
+                    "epoch": epoch,
+                    **method_state["modules"],  # top-level networks, as `audit` reads them
+                    "method": method_state,
+                    "rng": {
+                        "data": gen.get_state(),
+                        "method": None if method_gen is gen else method_gen.get_state(),
+                        "torch": torch.get_rng_state(),
+                    },
+                    "history": records,
+                    "train_seconds": train_seconds,
+                }
+            )
             run.log_epoch(record)
+            _crash_hook(epoch)
         if history is not None:
             history.append(record)
 
@@ -151,10 +207,13 @@ def train(
         metrics.update(leakage_audit(model, splits, seed=cfg.seed))
     if run:
         run.write_json("metrics.json", metrics)
-        run.save_checkpoint(
-            {
-                "config": cfg.to_dict(),
-                **{name: m.state_dict() for name, m in method.modules().items()},
-            }
-        )
+        run.finish()
     return metrics
+
+
+def _crash_hook(epoch: int) -> None:
+    """For the resume tests: MIDEBIAS_TEST_KILL_AFTER_EPOCH=N sends this process SIGKILL
+    right after epoch N's checkpoint and log line are written (a crash at a known point)."""
+    at = os.environ.get("MIDEBIAS_TEST_KILL_AFTER_EPOCH")
+    if at is not None and int(at) == epoch:
+        os.kill(os.getpid(), signal.SIGKILL)
