@@ -302,6 +302,16 @@ def _find(entry: FileEntry, dirs: list[tuple[Path, str]]) -> Path | None:
     return None
 
 
+def unreadable_files(dataset: str, data_dir: str | Path | None = None) -> list[Path]:
+    """The files of `dataset` found in the search folders that this process cannot read
+    (checked up front, before any data work). An unknown dataset has none."""
+    if dataset not in REGISTRY:
+        return []
+    dirs = search_dirs(data_dir)
+    found = (_find(entry, dirs) for entry in _dataset(dataset).values())
+    return [p for p in found if p is not None and not os.access(p, os.R_OK)]
+
+
 # --------------------------------------------------------------------------- checksums
 
 # (absolute path, size, mtime_ns, decompress) -> hex sha256 of the content.

@@ -108,6 +108,9 @@ class MIDebias(Method):
                 "conditional needs a shuffle-based estimator "
                 f"({', '.join(CONDITIONAL_ESTIMATORS)}), not {h['estimator']!r}"
             )
+        for k in ("t_batch", "t_hidden", "t_layers"):
+            if h[k] < 1:
+                raise ValueError(f"{k} must be >= 1, got {h[k]}")
         if h["t_lr"] <= 0:
             raise ValueError(f"t_lr must be positive, got {h['t_lr']}")
 
