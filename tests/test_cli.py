@@ -114,3 +114,65 @@ def test_audit_command_adds_the_leakage_audit_to_a_run(tmp_path):
     assert main(["audit", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= m["bias_probe_accuracy"] <= 1.0 and "mi_posthoc" in m
+
+
+DEMO_RUN = ["--benchmark", "colored-mnist", "--source", "demo", "--no-progress"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([*DEMO_RUN, "--train-size", "6000"], "--train-size 6000 is more than the 5400"),
+        (["--benchmark", "colored-mnist", "--train-size", "60000"], "more than the 54000"),
+        ([*DEMO_RUN, "--seed", "-1"], "--seed must be >= 0"),
+        ([*DEMO_RUN, "--device", "cuda"], "--device cuda: CUDA is not available"),
+        ([*DEMO_RUN, "--device", "banana"], "--device 'banana' is not a device"),
+        (["--benchmark", "german", "--device", "cuda"], "--device cuda: CUDA is not available"),
+        (["--benchmark", "german", "--seed", "-1"], "--seed must be >= 0"),
+        ([*DEMO_RUN, "--method", "mi", "--set", "lambda=nan"], "lambda must be a finite"),
+        ([*DEMO_RUN, "--method", "mi", "--set", "t_lr=inf"], "t_lr must be a finite"),
+        ([*DEMO_RUN, "--method", "mi", "--set", "t_batch=0"], "t_batch must be >= 1"),
+        ([*DEMO_RUN, "--lr", "inf"], "--lr: must be a positive finite number"),
+        ([*DEMO_RUN, "--lr", "nan"], "--lr: must be a positive finite number"),
+    ],
+)
+def test_invalid_inputs_fail_before_any_work(argv, message, tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as e:
+        main(["train", *argv, "--out", str(tmp_path / "r")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_unwritable_out_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if str(p) == str(locked) else real(p, m))
+    with pytest.raises(SystemExit) as e:
+        main(["train", *DEMO_RUN, "--out", str(locked / "a" / "r")])
+    assert e.value.code == 2
+    assert f"{locked} is not writable" in capsys.readouterr().err
+    assert list(locked.iterdir()) == []
+
+
+def test_unreadable_data_file_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "data"
+    (data / "mnist").mkdir(parents=True)
+    bad = data / "mnist" / "train-images-idx3-ubyte.gz"
+    bad.write_bytes(b"x")
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if str(p) == str(bad) else real(p, m))
+    with pytest.raises(SystemExit) as e:
+        main(
+            ["train", "--benchmark", "colored-mnist", "--data-dir", str(data)]
+            + ["--out", str(tmp_path / "r")]
+        )
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "cannot read" in err and "train-images-idx3-ubyte.gz" in err and "--data-dir" in err
+    assert not (tmp_path / "r").exists()

@@ -235,7 +235,7 @@ def test_corrupted_file_raises_checksum_error(tmp_path, fake):
     assert str(path) in text
     assert "checksum" in text.lower()
     assert sha256(fake["a.bin"]) in text and sha256(bytes(bad)) in text
-    assert "Delete it" in text
+    assert "replace it with a good copy" in text and "Delete it" not in text  # the user's file
     assert info.value.path == path
     assert info.value.expected == sha256(fake["a.bin"])
 
@@ -520,3 +520,50 @@ def test_demo_subset():
         assert labels.dtype == np.int64
         assert np.bincount(labels, minlength=10).tolist() == [n // 10] * 10
         assert len(np.unique(data[f"{split}_indices"])) == n
+
+
+# ------------------------------------------------------------ advice that fits the case
+
+
+def _corrupt(fake) -> bytes:
+    bad = bytearray(fake["a.bin"])
+    bad[10] ^= 0xFF
+    return bytes(bad)
+
+
+def test_bad_file_in_own_folder_is_not_told_to_redownload(tmp_path, fake, monkeypatch):
+    monkeypatch.setenv("MIDEBIAS_DATA_DIR", str(tmp_path / "mine"))
+    put(tmp_path / "mine", "a.bin", _corrupt(fake))
+    with pytest.raises(ChecksumError) as info:
+        resolve("fake", "a.bin")
+    text = str(info.value)
+    assert "re-download" not in text and "your own data folder" in text
+
+
+def test_bad_file_in_cache_offline_says_how_to_redownload(tmp_path, fake):
+    put(tmp_path / "cache", "a.bin", _corrupt(fake))  # MIDEBIAS_OFFLINE=1 (fixture)
+    with pytest.raises(ChecksumError) as info:
+        resolve("fake", "a.bin")
+    text = str(info.value)
+    assert "Delete it and run again to re-download it" not in text
+    assert "without MIDEBIAS_OFFLINE=1" in text
+
+
+def test_bad_file_in_cache_online_may_be_redownloaded(tmp_path, fake, monkeypatch):
+    monkeypatch.setenv("MIDEBIAS_OFFLINE", "0")
+    put(tmp_path / "cache", "a.bin", _corrupt(fake))
+    with pytest.raises(ChecksumError, match="Delete it and run again to re-download it"):
+        resolve("fake", "a.bin")
+
+
+def test_data_dir_env_that_is_a_file_has_its_own_error(tmp_path, fake, monkeypatch):
+    f = tmp_path / "data.txt"
+    f.write_text("not a folder")
+    monkeypatch.setenv("MIDEBIAS_DATA_DIR", str(f))
+    with pytest.raises(DataError, match="MIDEBIAS_DATA_DIR=.* is a file, not a folder"):
+        resolve("fake", "a.bin")
+
+
+def test_mnist_mirrors_use_https():
+    urls = [u for e in sources.REGISTRY["mnist"].values() for u in e.urls]
+    assert urls and all(u.startswith("https://") for u in urls)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from midebias import __version__
 
@@ -46,9 +49,56 @@ def _positive_float(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not (v > 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
     return v
+
+
+def check_out(out: str) -> str | None:
+    """Why `out` cannot be written (None if it can): checked on the nearest existing
+    folder, before any work."""
+    path = Path(out).absolute()
+    if path.exists() and not path.is_dir():
+        return f"--out {out} exists and is not a folder"
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"--out {out}: {probe} is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"--out {out}: {probe} is not writable"
+    return None
+
+
+def check_data_dir(data_dir: str | None, dataset: str) -> str | None:
+    """Why the data folder or one of `dataset`'s files in it cannot be read (None if fine)."""
+    from midebias.data.sources import unreadable_files
+
+    if data_dir is not None and not Path(data_dir).is_dir():
+        if Path(data_dir).exists():
+            return f"--data-dir {data_dir} is not a folder"
+        return None  # a missing folder: the data error says where else it looked
+    bad = unreadable_files(dataset, data_dir)
+    if bad:
+        return f"--data-dir/MIDEBIAS_DATA_DIR: cannot read {bad[0]} (permission denied)"
+    return None
+
+
+def _check_common(args: argparse.Namespace, parser: argparse.ArgumentParser, dataset: str):
+    """Checks every train run gets before any work: seeds, device, --out, data files."""
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
+    if getattr(args, "split_seed", 0) < 0:
+        parser.error(f"--split-seed must be >= 0, got {args.split_seed}")
+    from midebias.training.config import check_device
+
+    try:
+        check_device(args.device)
+    except ValueError as e:
+        parser.error(str(e))
+    for problem in (check_out(args.out), check_data_dir(args.data_dir, dataset)):
+        if problem:
+            parser.error(problem)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +184,7 @@ def _train_tabular(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         given.append("--resume")
     if given:
         parser.error(f"{', '.join(given)} apply to image benchmarks, not {args.benchmark}")
+    _check_common(args, parser, f"uci-{args.benchmark}")
     print(summary_line(run_tabular(args)) + f" -> {args.out}")
     return 0
 
@@ -178,6 +229,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         config.resolve()  # every value checked before any work is done
     except ValueError as e:
         parser.error(str(e))
+    _check_common(args, parser, "mnist" if args.source == "mnist" else "")
     m = train(config, args.out, overwrite=args.overwrite, resume=args.resume)
     parts = [
         f"{m['method']} on {m['benchmark']} ({setting}={m[setting]}, seed {m['seed']},",

@@ -38,6 +38,16 @@ IMAGE_BENCHMARKS = {
 }
 
 
+#: Training images of each image source, before the validation split.
+SOURCE_TRAIN_IMAGES = {"mnist": 60000, "demo": 6000}
+
+
+def max_train_size(source: str, val_fraction: float) -> int:
+    """The most training images a run can use (as benchmarks.base.split_train_val)."""
+    n = SOURCE_TRAIN_IMAGES[source]
+    return n - int(round(n * val_fraction))
+
+
 def mnist_arrays(source: str = "mnist", data_dir: str | None = None):
     """(train_images, train_labels, test_images, test_labels) of grey MNIST.
 

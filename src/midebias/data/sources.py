@@ -124,7 +124,7 @@ class FileEntry:
 
 _MNIST_URLS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
 _ADULT_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/adult/"
 _GERMAN_URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/statlog/german/"
@@ -272,8 +272,15 @@ def search_dirs(data_dir: str | Path | None = None) -> list[tuple[Path, str]]:
     dirs: list[tuple[Path, str]] = []
     if data_dir is not None and str(data_dir) != "":
         dirs.append((Path(data_dir).expanduser(), "data_dir argument"))
+    if data_dir is not None and str(data_dir) != "" and Path(data_dir).expanduser().is_file():
+        raise DataError(f"the data folder {data_dir} is a file, not a folder")
     env = os.environ.get(ENV_DATA_DIR)
     if env:
+        if Path(env).expanduser().is_file():
+            raise DataError(
+                f"{ENV_DATA_DIR}={env} is a file, not a folder: point it at the folder that "
+                "holds the data (e.g. mnist/*.gz) or unset it"
+            )
         dirs.append((Path(env).expanduser(), ENV_DATA_DIR))
     cache_label = f"user cache, {ENV_CACHE_DIR}" if os.environ.get(ENV_CACHE_DIR) else "user cache"
     dirs.append((cache_dir(), cache_label))
@@ -302,6 +309,16 @@ def _find(entry: FileEntry, dirs: list[tuple[Path, str]]) -> Path | None:
     return None
 
 
+def unreadable_files(dataset: str, data_dir: str | Path | None = None) -> list[Path]:
+    """The files of `dataset` found in the search folders that this process cannot read
+    (checked up front, before any data work). An unknown dataset has none."""
+    if dataset not in REGISTRY:
+        return []
+    dirs = search_dirs(data_dir)
+    found = (_find(entry, dirs) for entry in _dataset(dataset).values())
+    return [p for p in found if p is not None and not os.access(p, os.R_OK)]
+
+
 # --------------------------------------------------------------------------- checksums
 
 # (absolute path, size, mtime_ns, decompress) -> hex sha256 of the content.
@@ -312,6 +329,29 @@ _HASH_LOCK = threading.Lock()
 def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == _GZIP_MAGIC
+
+
+def _in_cache(path: Path) -> bool:
+    try:
+        path.resolve().relative_to(cache_dir().resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _repair_advice(path: Path, url: str | None = None) -> str:
+    """How to fix a bad file: re-downloading only helps for a file in the user cache with
+    downloads on; a file in the user's own folder (data_dir, MIDEBIAS_DATA_DIR) is theirs
+    to replace."""
+    source = f" (from {url})" if url else ""
+    if not _in_cache(Path(path)):
+        return f"It is in your own data folder: replace it with a good copy{source}."
+    if not downloads_enabled():
+        return (
+            f"Replace it with a good copy{source}, or delete it and run again without "
+            f"{ENV_OFFLINE}=1 to re-download it."
+        )
+    return f"Delete it and run again to re-download it{source}, or replace it with a good copy."
 
 
 def file_sha256(path: str | Path, *, decompress: bool = False) -> str:
@@ -344,7 +384,7 @@ def file_sha256(path: str | Path, *, decompress: bool = False) -> str:
         raise ChecksumError(
             f"Checksum could not be computed for {path}: the file is not a complete gzip "
             f"file ({exc}). It is corrupt or truncated (an interrupted download?). "
-            "Delete it and run again to re-download it, or replace it with a good copy.",
+            + _repair_advice(path),
             path=path,
         ) from None
     digest = h.hexdigest()
@@ -362,8 +402,7 @@ def verify_file(path: str | Path, entry: FileEntry) -> None:
         raise ChecksumError(
             f"Checksum mismatch for {path} ({entry.dataset}/{entry.filename}): the sha256 of "
             f"the {what} is {actual}, expected {entry.sha256}. The file is corrupt, truncated "
-            "or a different version of the data. Delete it and run again to re-download it "
-            f"(from {entry.urls[0]}), or replace it with a good copy.",
+            "or a different version of the data. " + _repair_advice(path, entry.urls[0]),
             path=path,
             expected=entry.sha256,
             actual=actual,

@@ -7,6 +7,7 @@ a registry entry, never a branch in the loop.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -89,6 +90,8 @@ class Method:
                     raise ValueError(
                         f"setting {key} expects a {type(default).__name__}, got {value!r}"
                     ) from None
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise ValueError(f"setting {key} must be a finite number, got {value}")
                 out[key] = value
             else:
                 out[key] = value

@@ -123,6 +123,9 @@ class MIDebias(Method):
             )
         if not 0 < h["balance_min"] <= 1:
             raise ValueError(f"balance_min must be in (0, 1], got {h['balance_min']}")
+        for k in ("t_batch", "t_hidden", "t_layers"):
+            if h[k] < 1:
+                raise ValueError(f"{k} must be >= 1, got {h[k]}")
         if h["t_lr"] <= 0:
             raise ValueError(f"t_lr must be positive, got {h['t_lr']}")
 

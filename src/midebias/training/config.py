@@ -3,8 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def check_device(name: str) -> str:
+    """`name` if torch can run on that device here; ValueError naming --device if not."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device {name!r} is not a device (e.g. cpu, cuda, cuda:1)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: CUDA is not available here; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {name}: MPS is not available here; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name}: unsupported device type {device.type!r}")
+    return name
 
 
 @dataclass
@@ -56,8 +79,10 @@ class TrainConfig:
             raise ValueError(f"--epochs must be at least 1, got {c.epochs}")
         if c.batch_size < 2:
             raise ValueError(f"--batch-size must be at least 2, got {c.batch_size}")
-        if not c.lr > 0:
-            raise ValueError(f"--lr must be positive, got {c.lr}")
+        if not (c.lr > 0 and math.isfinite(c.lr)):
+            raise ValueError(f"--lr must be a positive finite number, got {c.lr}")
+        if c.seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {c.seed}")
         if c.eval_every < 1:
             raise ValueError(f"--eval-every must be at least 1, got {c.eval_every}")
         if c.train_size is not None and c.train_size < 1:
@@ -72,6 +97,16 @@ class TrainConfig:
             )
         if c.source not in ("mnist", "demo"):
             raise ValueError(f"unknown source {c.source!r}; choose 'mnist' or 'demo'")
+        if c.train_size is not None:
+            from midebias.benchmarks.registry import max_train_size
+
+            most = max_train_size(c.source, c.val_fraction)
+            if c.train_size > most:
+                raise ValueError(
+                    f"--train-size {c.train_size} is more than the {most} training images "
+                    f"of --source {c.source} (after holding out --val-fraction {c.val_fraction})"
+                )
+        c.device = check_device(c.device)
         c.hparams = get_method(c.method).resolve_hparams(c.hparams)
         return c
 
