@@ -1,5 +1,6 @@
 """Biased MNIST (ReBias rho protocol): all methods at rho .999/.997/.995/.990, printed under
-the published rows of PROTOCOLS section 3 (labelled: published vs measured here).
+the published rows of Bahng et al. 2020 and Tartaglione et al. 2021 (labelled: published
+vs measured here).
 
 ReBias trains SimpleConvNet for 80 epochs on 60,000 digits; one such epoch costs about
 15 minutes on a 2-core CPU (4.4 s per step of 256, measured), so the CPU schedule (default)

@@ -9,7 +9,7 @@ LogisticRegression. Every point gets validation and test accuracy and demographi
 (DP) / equalized odds (EO) differences; the representation methods also the sensitive
 probe accuracy and the post-hoc I(z; s) on test (midebias.tabular.evaluate).
 
-The targets (PROTOCOLS section 5) are checked two ways: on test, is there any weight with
+The targets (the tabular fairness issue) are checked two ways: on test, is there any weight with
 accuracy >= 0.82, DP <= 0.05 and probe accuracy within 0.02 of the majority rate; and
 honestly selected, per method, the weight with the best validation accuracy among those
 with validation DP <= 0.05, reported on test. Third-party points (Petrovic et al. 2020,

@@ -6,7 +6,7 @@ Test digits are coloured with the colour of a class drawn independently of the l
 jitter); the 'aligned' test set uses each digit's own class colour.
 
 The original LNL files were distributed prebuilt and their palette is unpublished. We use
-ReBias's published palette (PROTOCOLS section 3) as the ten mean colours: saturated and at
+ReBias's published palette (Bahng et al. 2020) as the ten mean colours: saturated and at
 least 0.5 apart in RGB (3.5 sigma at sigma^2 = 0.020, 2.2 sigma at 0.050), so that colour
 alone predicts the training label almost perfectly at the strong-bias end, as in the paper.
 The jitter eps is drawn exactly N(0, sigma^2 I); the painted colour is clip(mu_y + eps, 0, 1),

@@ -23,7 +23,7 @@ class BenchmarkSpec:
 
 
 IMAGE_BENCHMARKS = {
-    # The paper's digit network and settings (PROTOCOLS section 1).
+    # The paper's digit network and settings (the paper and its authors' code).
     "colored-mnist": BenchmarkSpec(
         colored_mnist, "bias_var", 0.020, "paper-digits", "paper", 128, 1e-3
     ),
@@ -32,7 +32,7 @@ IMAGE_BENCHMARKS = {
     "colored-mnist-kim": BenchmarkSpec(
         partial(colored_mnist, variant="kim"), "bias_var", 0.020, "paper-digits", "paper", 128, 1e-3
     ),
-    # ReBias's SimpleConvNet, batch 256, Adam 1e-3 (PROTOCOLS section 3). The paper's 24-d code
+    # ReBias's SimpleConvNet, batch 256, Adam 1e-3 (Bahng et al. 2020). The paper's 24-d code
     # is constant here (white strokes), so the bias attribute is the colour index.
     "biased-mnist": BenchmarkSpec(biased_mnist, "rho", 0.990, "simple-conv", "index", 256, 1e-3),
 }

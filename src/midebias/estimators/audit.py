@@ -2,7 +2,7 @@
 
 A representation trained against an estimator can fool that estimator; leakage is
 measured credibly only by a *fresh* estimator trained after the fact and evaluated on data
-it was not trained on (PROTOCOLS.md, Sec. 1). :func:`estimate_mi` does exactly that;
+it was not trained on (Elazar & Goldberg 2018). :func:`estimate_mi` does exactly that;
 :func:`fit_estimator` is the same procedure returning the trained estimator and the
 held-out tensors, for callers that want more than one number.
 """

@@ -1,6 +1,6 @@
 """The paper's method: descend a neural estimate of I(z; c) while the estimator ascends it.
 
-Ragonesi et al. (PROTOCOLS section 1): minimise CE(g(f(x)), y) + lambda * I(z; c) over the
+Ragonesi et al. (paper and authors' code): minimise CE(g(f(x)), y) + lambda * I(z; c) over the
 encoder f and head g, with I estimated by a statistics network T trained at the same time.
 
 How the MI gradient reaches the encoder (`step`):
@@ -60,7 +60,7 @@ class MIDebias(Method):
         "balance_min": 0.02,  # floor of q(y | c) in those weights (largest weight 1 / it)
     }
     presets = {
-        # The authors' TF1 schedule for digits (PROTOCOLS section 1, rugrag/learn-unbiased).
+        # The authors' TF1 schedule for digits (rugrag/learn-unbiased).
         # Their classifier lr is 1e-4 over 500 epochs: pass --lr 1e-4 for that too.
         "paper": {},
         # Our best setting on the validation split (README, "Making the method work"): the

@@ -25,7 +25,7 @@ class Classifier(nn.Module):
 
 
 class PaperDigitNet(Classifier):
-    """The digit network of Ragonesi et al. (PROTOCOLS section 1), for 28x28 inputs.
+    """The digit network of Ragonesi et al. (their code), for 28x28 inputs.
 
     conv 5x5 64 (no padding) ReLU maxpool2 -> conv 5x5 64 ReLU maxpool2 -> FC 512 ReLU ->
     FC 64 ReLU (= z) -> linear num_classes.

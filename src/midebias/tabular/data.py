@@ -3,7 +3,7 @@
 Both files are located and checksum-verified by :func:`midebias.data.sources.resolve`
 (``data_dir``, then ``MIDEBIAS_DATA_DIR``, then the user cache).
 
-Adult (Census Income; PROTOCOLS section 5)
+Adult (Census Income)
     * ``adult.data`` (32,561 rows) is the train file, ``adult.test`` (16,281 rows) the test
       file, as published. ``adult.test`` starts with a comment line ("|1x3 Cross
       validator"), which is skipped, and its labels end with '.' (">50K."), which is

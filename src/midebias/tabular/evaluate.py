@@ -1,4 +1,4 @@
-"""Fairness report of a fitted model on one split of a tabular benchmark (PROTOCOLS section 5).
+"""Fairness report of a fitted model on one split of a tabular benchmark (Adult, German).
 
 * ``accuracy``: of the model's predictions of y.
 * ``sensitive_probe_accuracy``: a fresh MLP probe (:func:`probe_accuracy`) trained to
