@@ -33,6 +33,17 @@ import torch.nn.functional as F
 from midebias.methods.base import Batch, Method
 from midebias.penalty import CONDITIONAL_ESTIMATORS, MIPenalty, clip_to_reference
 
+#: The critic schedule shared by presets `best` and `balanced`: T on standardised z, Adam
+#: 1e-3, 10 updates per step on the detached z of the last 9 steps, estimate floored at 0.
+_CRITIC_THAT_KEEPS_UP = {
+    "t_source": "recent",
+    "t_steps": 10,
+    "t_lr": 1e-3,
+    "t_buffer": 8,
+    "t_normalize": True,
+    "floor": True,
+}
+
 
 class MIDebias(Method):
     name = "mi"
@@ -67,28 +78,11 @@ class MIDebias(Method):
         # conditional estimate I(z; c | y), a critic that keeps up (standardised z, lr 1e-3,
         # 10 updates of 512 recent samples per step, no re-encoding), the floor at 0, and the
         # authors' separate CE and MI steps with per-tensor clipping.
-        "best": {
-            "conditional": True,
-            "t_source": "recent",
-            "t_steps": 10,
-            "t_lr": 1e-3,
-            "t_buffer": 8,
-            "t_normalize": True,
-            "floor": True,
-        },
+        "best": {"conditional": True, **_CRITIC_THAT_KEEPS_UP},
         # The default: `best`'s schedule, unconditional, on bias-balanced batches (training
         # samples drawn with weights 1 / q(y | c), so that c says little about y in what the
-        # network sees; see midebias.sampling). Chosen on val_unbiased (docs/results.md).
-        "balanced": {
-            "balance": True,
-            "balance_min": 0.01,
-            "t_source": "recent",
-            "t_steps": 10,
-            "t_lr": 1e-3,
-            "t_buffer": 8,
-            "t_normalize": True,
-            "floor": True,
-        },
+        # network sees; see midebias.sampling). Chosen on val_unbiased (docs/debiasing.md).
+        "balanced": {"balance": True, "balance_min": 0.01, **_CRITIC_THAT_KEEPS_UP},
         # One forward and one backward per step (MI gradient clipped in z space
         # and added to the CE gradient), T on recent detached z, no warm-up pass.
         "fast": {
