@@ -134,6 +134,9 @@ DEMO_RUN = ["--benchmark", "colored-mnist", "--source", "demo", "--no-progress"]
         ([*DEMO_RUN, "--method", "mi", "--set", "t_batch=0"], "t_batch must be >= 1"),
         ([*DEMO_RUN, "--lr", "inf"], "--lr: must be a positive finite number"),
         ([*DEMO_RUN, "--lr", "nan"], "--lr: must be a positive finite number"),
+        ([*DEMO_RUN, "--method", "mi", "--set", "estimator=nope"], "estimator must be one of"),
+        ([*DEMO_RUN, "--method", "blindeye", "--bias-code", "rgb"], "needs a categorical"),
+        ([*DEMO_RUN, "--method", "lnl", "--bias-code", "rgb"], "needs a categorical"),
     ],
 )
 def test_invalid_inputs_fail_before_any_work(argv, message, tmp_path, capsys, monkeypatch):

@@ -46,6 +46,9 @@ class BiasHead(nn.Module):
 class _BiasAdversary(Method):
     """Shared set-up: the model's Adam and a bias head with its own Adam."""
 
+    #: The bias head classifies c, so c must be a categorical code (checked up front).
+    needs_categorical_bias = True
+
     def __init__(self, model, **kw):
         super().__init__(model, **kw)
         if not self.c_groups:

@@ -110,6 +110,12 @@ class MIDebias(Method):
         for k in ("t_steps", "t_buffer", "t_hidden", "t_layers", "mi_delay_epochs"):
             if h[k] < 0:
                 raise ValueError(f"{k} must be >= 0, got {h[k]}")
+        from midebias.estimators import ESTIMATORS
+
+        if str(h["estimator"]).lower() not in ESTIMATORS:
+            raise ValueError(
+                f"estimator must be one of {', '.join(ESTIMATORS)}, got {h['estimator']!r}"
+            )
         if h["conditional"] and h["estimator"] not in CONDITIONAL_ESTIMATORS:
             raise ValueError(
                 "conditional needs a shuffle-based estimator "

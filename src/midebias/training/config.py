@@ -107,7 +107,13 @@ class TrainConfig:
                     f"of --source {c.source} (after holding out --val-fraction {c.val_fraction})"
                 )
         c.device = check_device(c.device)
-        c.hparams = get_method(c.method).resolve_hparams(c.hparams)
+        method = get_method(c.method)
+        if getattr(method, "needs_categorical_bias", False) and c.bias_code == "rgb":
+            raise ValueError(
+                f"--bias-code rgb is continuous; method {c.method!r} needs a categorical "
+                "bias code (paper or index)"
+            )
+        c.hparams = method.resolve_hparams(c.hparams)
         return c
 
     def to_dict(self) -> dict[str, Any]:
