@@ -160,3 +160,18 @@ def test_bad_input_is_refused_and_leaves_the_state_untouched(case, message, call
 def test_weight_must_be_finite(weight):
     with pytest.raises(ValueError, match="weight must be a finite number"):
         MIPenalty(4, 4, weight=weight)
+
+
+def test_float_labels_wrong_width_stats_and_nan_weight_are_refused_without_state_change():
+    p = MIPenalty(4, 2, conditional=True, buffer=2)
+    z, c = torch.randn(8, 4), torch.randn(8, 2)
+    p.train_critic(z, c, torch.arange(8) % 2)
+    before = (len(p.recent), copy.deepcopy(p.z_mean))
+    with pytest.raises(ValueError, match="integer class labels"):
+        p.train_critic(z, c, torch.zeros(8))  # float y
+    with pytest.raises(ValueError, match="shape"):
+        p.update_stats(torch.ones(8, 1))
+    assert (len(p.recent), p.z_mean.tolist()) == (before[0], before[1].tolist())
+    with pytest.raises(ValueError, match="finite"):
+        p.weight = float("nan")
+    assert p.weight == 1.0

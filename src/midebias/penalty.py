@@ -96,7 +96,7 @@ class MIPenalty(nn.Module):
                 "conditional needs a shuffle-based estimator "
                 f"({', '.join(CONDITIONAL_ESTIMATORS)}), not {estimator!r}"
             )
-        self.weight = weight
+        self._weight = float(weight)
         self.conditional = conditional
         self.clip = clip
         self.critic_steps = critic_steps
@@ -117,6 +117,17 @@ class MIPenalty(nn.Module):
         self._started = False  # host copy of stats_started: no device sync per update
         self.last_estimate = torch.tensor(float("nan"))
 
+    @property
+    def weight(self) -> float:
+        """lambda, the penalty's weight (a finite number >= 0)."""
+        return self._weight
+
+    @weight.setter
+    def weight(self, value: float) -> None:
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"weight must be a finite number >= 0, got {value}")
+        self._weight = float(value)
+
     def check_inputs(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None):
         """Raise ValueError unless z, c (and y) are what the penalty can use (see class doc).
         Called by every public method before any state changes."""
@@ -131,6 +142,10 @@ class MIPenalty(nn.Module):
                 raise ValueError(
                     f"MIPenalty: {name} must have shape (N, {width}), got {tuple(t.shape)}"
                 )
+        if y is not None and (
+            not isinstance(y, torch.Tensor) or y.ndim != 1 or y.is_floating_point()
+        ):
+            raise ValueError("MIPenalty: y must be a 1-d tensor of integer class labels")
         if len(z) != len(c) or (y is not None and len(y) != len(z)):
             lengths = f"z {len(z)}, c {len(c)}" + ("" if y is None else f", y {len(y)}")
             raise ValueError(f"MIPenalty: z, c and y must have the same length, got {lengths}")
@@ -171,6 +186,10 @@ class MIPenalty(nn.Module):
     @torch.no_grad()
     def update_stats(self, z: torch.Tensor, momentum: float = 0.1) -> None:
         """Running mean/variance of z (the first call sets them)."""
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(
+                f"MIPenalty: z must have shape (N, {self.z_dim}), got {tuple(z.shape)}"
+            )
         mean, var = z.mean(0), z.var(0, unbiased=False)
         if not self._started:
             self._started = bool(self.stats_started)  # one read, e.g. after load_state_dict
