@@ -239,3 +239,16 @@ def test_run_tabular_writes_a_run_folder(tmp_path):
     with pytest.raises(TrainingError, match="unknown setting --set lamda"):
         run_tabular(bad)
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"critic_lr": float("inf")}, "critic_lr must be a positive finite"),
+        ({"batch_size": 1}, "batch_size must be >= 2"),
+        ({"estimator": "nope"}, "estimator must be one of"),
+    ],
+)
+def test_bad_parameters_are_refused_before_fit(params, message):
+    with pytest.raises(ValueError, match=message):
+        MIFairClassifier(**params)._check_params()

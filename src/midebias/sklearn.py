@@ -30,6 +30,7 @@ False. This keeps the estimator usable wherever scikit-learn calls ``fit(X, y)``
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from numbers import Real
@@ -46,6 +47,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d,
 from torch import nn
 from torch.func import functional_call
 
+from midebias.estimators import ESTIMATORS
 from midebias.methods.adversarial import BiasHead, grad_reverse
 from midebias.penalty import CONDITIONAL_ESTIMATORS, MIPenalty
 
@@ -280,8 +282,15 @@ class MIFairClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if not (isinstance(self.critic_steps, (int, np.integer)) and self.critic_steps >= 0):
             raise ValueError(f"critic_steps must be a whole number >= 0, got {self.critic_steps!r}")
         for name in ("lr", "critic_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+            v = getattr(self, name)
+            if not (isinstance(v, Real) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {v!r}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2, got {self.batch_size!r}")
+        if str(self.estimator).lower() not in ESTIMATORS:
+            raise ValueError(
+                f"estimator must be one of {', '.join(ESTIMATORS)}, got {self.estimator!r}"
+            )
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.conditional and self.estimator not in CONDITIONAL_ESTIMATORS:
