@@ -47,7 +47,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d,
 from torch import nn
 from torch.func import functional_call
 
-from midebias.estimators import ESTIMATORS
+from midebias.estimators import check_estimator_name
 from midebias.methods.adversarial import BiasHead, grad_reverse
 from midebias.penalty import CONDITIONAL_ESTIMATORS, MIPenalty
 
@@ -287,10 +287,7 @@ class MIFairClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 raise ValueError(f"{name} must be a positive finite number, got {v!r}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2, got {self.batch_size!r}")
-        if str(self.estimator).lower() not in ESTIMATORS:
-            raise ValueError(
-                f"estimator must be one of {', '.join(ESTIMATORS)}, got {self.estimator!r}"
-            )
+        check_estimator_name(self.estimator)
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.conditional and self.estimator not in CONDITIONAL_ESTIMATORS:

@@ -41,6 +41,14 @@ ESTIMATORS: dict[str, type[MIEstimator]] = {
 }
 
 
+def check_estimator_name(name: str) -> str:
+    """`name` if it names an estimator of :data:`ESTIMATORS` (case-insensitive); else a
+    ValueError that lists them (for settings checked before any work is done)."""
+    if str(name).lower() not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {name!r}")
+    return name
+
+
 def make_estimator(
     name: str,
     z_dim: int,
@@ -83,6 +91,7 @@ def make_estimator(
 
 
 __all__ = [
+    "check_estimator_name",
     "ESTIMATORS",
     "CLUBEstimator",
     "DVEstimator",
