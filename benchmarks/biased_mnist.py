@@ -19,9 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import sweep  # noqa: E402
 
+from midebias.datasets.biased_mnist import RHOS as DATASET_RHOS  # noqa: E402
 from midebias.report import format_table  # noqa: E402
 
-RHOS = ["0.999", "0.997", "0.995", "0.99"]
+RHOS = [f"{r:g}" for r in DATASET_RHOS]  # the protocol's rho values
 #: Unbiased test accuracy (%) published by ReBias (Bahng et al. 2020) and EnD (2021).
 PUBLISHED = {
     "Vanilla": [10.4, 33.4, 72.1, 89.1],

@@ -17,7 +17,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import sweep  # noqa: E402
 from plot import plot_summary  # noqa: E402
 
-SIGMAS = ["0.02", "0.025", "0.03", "0.035", "0.04", "0.045", "0.05"]
+from midebias.datasets.colored_mnist import BIAS_VARIANCES
+
+SIGMAS = [f"{s:g}" for s in BIAS_VARIANCES]  # the protocol's sigma^2 values
 
 
 def main(argv=None) -> int:

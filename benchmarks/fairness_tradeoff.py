@@ -7,7 +7,7 @@ DemographicParity over a LogisticRegression (a sweep of its bound eps) and
 AdversarialFairnessClassifier (torch backend; a sweep of its alpha), with the unmitigated
 LogisticRegression. Every point gets validation and test accuracy and demographic parity
 (DP) / equalized odds (EO) differences; the representation methods also the sensitive
-probe accuracy and the post-hoc I(z; s) on test (midebias.tabular.evaluate).
+probe accuracy and the post-hoc I(z; s) on test (midebias.evaluation.fairness).
 
 The targets (the tabular fairness issue) are checked two ways: on test, is there any weight with
 accuracy >= 0.82, DP <= 0.05 and probe accuracy within 0.02 of the majority rate; and
@@ -40,10 +40,10 @@ import numpy as np
 import sklearn
 import torch
 
+from midebias.datasets.tabular import TabularData, load_tabular
+from midebias.evaluation.fairness import fairness_report, group_metrics
 from midebias.report import format_table, mean_std
 from midebias.sklearn import MIFairClassifier
-from midebias.tabular.data import TabularData, load_tabular
-from midebias.tabular.evaluate import fairness_report, group_metrics
 
 OUT = Path(__file__).parent / "results" / "fairness"
 THIRD_PARTY = [(0.821, 0.142), (0.758, 0.011), (0.765, 0.086)]  # Petrovic et al. 2020

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from midebias.benchmarks.registry import load_benchmark
+from midebias.datasets.registry import load_benchmark
 from midebias.report import format_table
 from midebias.training import TrainConfig, train
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from midebias.benchmarks.registry import IMAGE_BENCHMARKS, load_benchmark
 from midebias.cli import add_settings_option
+from midebias.datasets.registry import IMAGE_BENCHMARKS, load_benchmark
 from midebias.report import format_table, mean_std
 from midebias.training import TrainConfig, TrainingError, train
 

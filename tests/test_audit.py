@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from midebias.benchmarks import colored_mnist
-from midebias.evaluation.audit import leakage_audit
-from midebias.training.loader import TensorSplit
+from midebias.datasets import colored_mnist
+from midebias.datasets.tensors import TensorSplit
+from midebias.evaluation.leakage import leakage_audit
 
 
 class _Features(torch.nn.Module):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from midebias.benchmarks import (
+from midebias.datasets import (
     COLORED_MNIST_PALETTE,
     REBIAS_PALETTE,
     biased_mnist,
     colored_mnist,
     paper_bias_code,
 )
-from midebias.benchmarks.biased_mnist import assign_colors
-from midebias.benchmarks.colored_mnist import BIAS_VARIANCES, sample_colors
+from midebias.datasets.biased_mnist import assign_colors
+from midebias.datasets.colored_mnist import BIAS_VARIANCES, sample_colors
 
 
 def test_colored_mnist_is_deterministic_and_seed_dependent(demo_mnist):
@@ -162,7 +162,7 @@ def test_bias_codes(demo_mnist):
 
 
 def test_kim_variant_paints_one_solid_colour_on_the_stroke_mask(demo_mnist):
-    from midebias.benchmarks.colored_mnist import KIM_PALETTE_ESTIMATE, colored_mnist
+    from midebias.datasets.colored_mnist import KIM_PALETTE_ESTIMATE, colored_mnist
 
     d = colored_mnist(*demo_mnist, bias_var=0.02, seed=0, train_size=200, variant="kim")
     tr = d["train"]

@@ -12,7 +12,6 @@ import http.server
 import os
 import struct
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -303,20 +302,6 @@ def test_missing_data_lists_only_missing_files(tmp_path, monkeypatch, fake):
         fetch_dataset("fake", tmp_path, download=False)
     assert info.value.missing == ("b.bin", "c.idx.gz")
     assert "  - a.bin" not in str(info.value)
-
-
-def test_load_mnist_or_demo_falls_back_only_when_missing(tmp_path):
-    if not mnist.DEMO_PATH.is_file():
-        pytest.skip("demo subset not built")
-    with pytest.warns(UserWarning, match="demo subset"):
-        data, source = mnist.load_mnist_or_demo(tmp_path)
-    assert source == "demo" and data["train_images"].shape[1:] == (28, 28)
-    bad = tmp_path / "mnist" / "train-images-idx3-ubyte.gz"
-    bad.parent.mkdir()
-    bad.write_bytes(gzip.compress(b"not mnist"))
-    with pytest.raises(ChecksumError), warnings.catch_warnings():
-        warnings.simplefilter("error")
-        mnist.load_mnist_or_demo(tmp_path)
 
 
 # ----------------------------------------------------------------------------- downloads

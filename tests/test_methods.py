@@ -30,7 +30,6 @@ def _make(name, hparams=None, seed=0):
         model,
         lr=1e-3,
         c_dim=24,
-        num_bias=10,
         c_groups=[8, 8, 8],
         hparams=hparams or {},
         generator=torch.Generator().manual_seed(seed),
@@ -165,7 +164,7 @@ def test_gradient_reversal():
 def test_adversaries_need_a_categorical_code():
     torch.manual_seed(0)
     with pytest.raises(ValueError, match="categorical bias code"):
-        get_method("lnl")(PaperDigitNet(), lr=1e-3, c_dim=3, num_bias=10, c_groups=None)
+        get_method("lnl")(PaperDigitNet(), lr=1e-3, c_dim=3, c_groups=None)
 
 
 def test_conditional_mi_pairs_within_class_and_needs_a_shuffle_estimator():

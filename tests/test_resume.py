@@ -97,7 +97,6 @@ def _method(name: str, seed: int = 0, **hparams):
         model,
         lr=1e-3,
         c_dim=24,
-        num_bias=10,
         c_groups=[8, 8, 8],
         hparams=hparams,
         generator=torch.Generator().manual_seed(seed),

@@ -4,7 +4,6 @@ penalty removing a leaking attribute from z."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import warnings
@@ -14,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import check_estimator
 
-from midebias.evaluation.audit import probe_accuracy
+from midebias.evaluation.leakage import probe_accuracy
 from midebias.sklearn import MIFairClassifier
 
 needs_data = pytest.mark.skipif(
@@ -27,14 +26,14 @@ needs_data = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def adult():
-    from midebias.tabular import load_tabular
+    from midebias.datasets.tabular import load_tabular
 
     return load_tabular("adult", "sex", seed=0)
 
 
 @needs_data
 def test_adult_rows_and_cleaning():
-    from midebias.tabular import load_adult_frames
+    from midebias.datasets.tabular import load_adult_frames
 
     train, test, info = load_adult_frames()
     assert info["raw_rows"] == {"train": 32_561, "test": 16_281}
@@ -63,7 +62,7 @@ def test_adult_preprocessing_fitted_on_train_split_only(adult):
 
 @needs_data
 def test_german_split_and_sensitive_codes():
-    from midebias.tabular import load_german_frame, load_tabular
+    from midebias.datasets.tabular import load_german_frame, load_tabular
 
     raw = load_german_frame()
     d = load_tabular("german", "sex", seed=0)
@@ -212,12 +211,15 @@ def test_mi_penalty_removes_leaking_attribute_from_z():
 
 @needs_data
 def test_run_tabular_writes_a_run_folder(tmp_path):
-    from midebias.tabular.cli import add_tabular_arguments, run_tabular, summary_line
+    from midebias.cli import build_parser
     from midebias.training import TrainingError
+    from midebias.training.tabular import run_tabular, summary_line
 
-    parser = add_tabular_arguments(argparse.ArgumentParser())
+    def parse(argv):
+        return build_parser().parse_args(["train", *argv])
+
     out = tmp_path / "run"
-    args = parser.parse_args(
+    args = parse(
         ["--benchmark", "german", "--method", "mi", "--set", "lambda=2", "--epochs", "3"]
         + ["--no-audit", "--out", str(out)]
     )
@@ -233,9 +235,7 @@ def test_run_tabular_writes_a_run_folder(tmp_path):
     assert 0.5 < m["test_accuracy"] <= 1 and "german/age" in summary_line(m)
     with pytest.raises(FileExistsError):
         run_tabular(args)
-    bad = parser.parse_args(
-        ["--benchmark", "adult", "--set", "lamda=1", "--out", str(tmp_path / "b")]
-    )
+    bad = parse(["--benchmark", "adult", "--set", "lamda=1", "--out", str(tmp_path / "b")])
     with pytest.raises(TrainingError, match="unknown setting --set lamda"):
         run_tabular(bad)
     assert not (tmp_path / "b").exists()

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from midebias.benchmarks import colored_mnist
+from midebias.datasets import colored_mnist
 from midebias.methods import Vanilla
 from midebias.training import TrainConfig, TrainingError, read_run, train
 
@@ -103,7 +103,7 @@ def test_mi_balanced_preset_draws_bias_balanced_batches(tiny, monkeypatch):
     1 / q(y | c): bias-conflicting digits (whose colour code is most common in another
     class) are drawn several times more often than they occur in the training set."""
     from midebias.methods import MIDebias
-    from midebias.training import loader
+    from midebias.datasets import tensors as loader
 
     n_train = len(tiny["train"])
     drawn = []

@@ -102,10 +102,10 @@ def _check_common(args: argparse.Namespace, parser: argparse.ArgumentParser, dat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from midebias.benchmarks.registry import IMAGE_BENCHMARKS
+    from midebias.datasets.registry import IMAGE_BENCHMARKS
     from midebias.methods import METHODS
     from midebias.models import MODELS
-    from midebias.tabular.cli import TABULAR_BENCHMARKS as TABULAR
+    from midebias.training.tabular import TABULAR_BENCHMARKS as TABULAR
 
     parser = argparse.ArgumentParser(
         prog="midebias",
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train_tabular(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from midebias.tabular.cli import run_tabular, summary_line
+    from midebias.training.tabular import run_tabular, summary_line
 
     image_only = {
         "--bias-var": args.bias_var,
@@ -190,7 +190,7 @@ def _train_tabular(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from midebias.benchmarks.registry import IMAGE_BENCHMARKS
+    from midebias.datasets.registry import IMAGE_BENCHMARKS
     from midebias.training import TrainConfig, train
 
     if args.benchmark not in IMAGE_BENCHMARKS:
@@ -253,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             return _train(args, parser)
         if args.command == "audit":
-            from midebias.evaluation.reaudit import reaudit_run
+            from midebias.training.reaudit import reaudit_run
             from midebias.training.run import check_auditable
 
             for run in args.runs:  # every folder checked before any is audited

@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from midebias.benchmarks.registry import load_benchmark
+from midebias.datasets.registry import load_benchmark
 from midebias.report import format_table
 from midebias.training import RunDir, TrainConfig, train
 

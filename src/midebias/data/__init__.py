@@ -4,7 +4,6 @@ from .mnist import (
     IDXError,
     load_demo_mnist,
     load_mnist,
-    load_mnist_or_demo,
     read_idx,
 )
 from .sources import (
@@ -41,7 +40,6 @@ __all__ = [
     "list_datasets",
     "load_demo_mnist",
     "load_mnist",
-    "load_mnist_or_demo",
     "read_idx",
     "resolve",
     "search_dirs",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import warnings
 import zlib
 from pathlib import Path
 from typing import Literal
@@ -25,7 +24,6 @@ __all__ = [
     "MNIST_FILES",
     "load_demo_mnist",
     "load_mnist",
-    "load_mnist_or_demo",
     "read_idx",
 ]
 
@@ -155,37 +153,3 @@ def load_demo_mnist() -> dict[str, np.ndarray]:
         if key in out:
             out[key] = out[key].astype(np.int64)
     return out
-
-
-def load_mnist_or_demo(
-    data_dir: str | Path | None = None,
-    *,
-    download: bool | None = None,
-    warn: bool = True,
-) -> tuple[dict[str, np.ndarray], str]:
-    """Full MNIST if available, else the embedded demo subset.
-
-    Returns (data, source) with the keys of :func:`load_demo_mnist` and ``source`` either
-    ``"mnist"`` or ``"demo"``. Falls back only when files are *missing*: a corrupt file
-    (:class:`ChecksumError`) still raises, so a wrong dataset is never used silently.
-    """
-    try:
-        train = load_mnist("train", data_dir, download=download)
-        test = load_mnist("test", data_dir, download=download)
-    except MissingDataError as exc:
-        if warn:
-            first = str(exc).splitlines()[0]
-            warnings.warn(
-                f"Full MNIST unavailable ({first}); using the embedded demo subset instead. "
-                "Set MIDEBIAS_DATA_DIR to use the full data.",
-                stacklevel=2,
-            )
-        return load_demo_mnist(), "demo"
-    return {
-        "train_images": train[0],
-        "train_labels": train[1],
-        "test_images": test[0],
-        "test_labels": test[1],
-        "train_indices": np.arange(len(train[0])),
-        "test_indices": np.arange(len(test[0])),
-    }, "mnist"

@@ -24,11 +24,11 @@ from typing import Any
 
 import torch
 
-from .audit import FittedEstimator, estimate_mi, fit_estimator, held_out_estimate
 from .base import MIEstimator
 from .bounds import DVEstimator, InfoNCEEstimator, MINEEstimator, NWJEstimator
 from .club import CLUBEstimator
 from .critics import MLPCritic, SeparableCritic, make_critic
+from .heldout import FittedEstimator, estimate_mi, fit_estimator, held_out_estimate
 from .synthetic import correlated_gaussians, gaussian_mixture_categorical, rho_for_mi
 
 #: Estimators by name; :func:`make_estimator` builds them.

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:  # the loader imports the training package, which imports this module
+    from midebias.datasets.tensors import TensorSplit
     from midebias.models import Classifier
-    from midebias.training.loader import TensorSplit
 
 
 @torch.inference_mode()

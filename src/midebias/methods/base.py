@@ -8,24 +8,15 @@ a registry entry, never a branch in the loop.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from midebias.datasets.tensors import Batch
 from midebias.models import Classifier
 
-
-@dataclass
-class Batch:
-    """A minibatch: inputs x (float, scaled to [0, 1]), target y, bias attribute c as float
-    features (the chosen bias code), and the bias class index b (colour index)."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    c: torch.Tensor
-    b: torch.Tensor
+__all__ = ["Batch", "Method"]
 
 
 class Method:
@@ -43,7 +34,6 @@ class Method:
         *,
         lr: float,
         c_dim: int,
-        num_bias: int,
         c_groups: list[int] | None = None,
         hparams: dict[str, Any] | None = None,
         generator: torch.Generator | None = None,
@@ -51,7 +41,6 @@ class Method:
         self.model = model
         self.lr = lr
         self.c_dim = c_dim
-        self.num_bias = num_bias
         #: Sizes of the one-hot groups in c (categorical bias variables); None if continuous.
         self.c_groups = c_groups
         self.hparams = self.resolve_hparams(hparams or {})
@@ -138,10 +127,6 @@ class Method:
         """One training step on a minibatch; returns losses as 0-d tensors or floats
         (tensors avoid a device sync per step)."""
         raise NotImplementedError
-
-    @torch.inference_mode()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
 
     def train_metrics(self) -> dict[str, float]:
         """Method-specific numbers for metrics.json (e.g. the last training-time MI)."""

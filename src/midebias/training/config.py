@@ -56,8 +56,8 @@ class TrainConfig:
 
     def resolve(self) -> TrainConfig:
         """Fill benchmark defaults and check every value; raises ValueError with the reason."""
-        from midebias.benchmarks.base import BIAS_CODES
-        from midebias.benchmarks.registry import IMAGE_BENCHMARKS
+        from midebias.datasets.base import BIAS_CODES
+        from midebias.datasets.registry import IMAGE_BENCHMARKS
         from midebias.methods import get_method
         from midebias.models import MODELS
 
@@ -98,7 +98,7 @@ class TrainConfig:
         if c.source not in ("mnist", "demo"):
             raise ValueError(f"unknown source {c.source!r}; choose 'mnist' or 'demo'")
         if c.train_size is not None:
-            from midebias.benchmarks.registry import max_train_size
+            from midebias.datasets.registry import max_train_size
 
             most = max_train_size(c.source, c.val_fraction)
             if c.train_size > most:

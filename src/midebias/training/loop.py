@@ -13,13 +13,13 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from midebias.benchmarks.base import BenchmarkData, bias_code_groups
-from midebias.benchmarks.registry import IMAGE_BENCHMARKS, load_benchmark
+from midebias.datasets.base import BenchmarkData, bias_code_groups
+from midebias.datasets.registry import IMAGE_BENCHMARKS, load_benchmark
+from midebias.datasets.tensors import TensorSplit
 from midebias.evaluation.metrics import accuracy
 from midebias.methods import get_method
 from midebias.models import make_model
 from midebias.training.config import TrainConfig
-from midebias.training.loader import TensorSplit
 from midebias.training.run import RunDir
 
 
@@ -95,7 +95,6 @@ def train(
                 model,
                 lr=cfg.lr,
                 c_dim=train_split.c_dim,
-                num_bias=data.num_colors,
                 c_groups=bias_code_groups(cfg.bias_code, data.num_colors),
                 hparams=cfg.hparams,
                 generator=method_gen,
@@ -202,7 +201,7 @@ def train(
         **method.train_metrics(),
     }
     if cfg.audit:
-        from midebias.evaluation.audit import leakage_audit
+        from midebias.evaluation.leakage import leakage_audit
 
         metrics.update(leakage_audit(model, splits, seed=cfg.seed))
     if run:

@@ -223,7 +223,7 @@ class RunDir:
 
 def check_auditable(path: str | Path) -> None:
     """Raise RunError unless `path` holds a finished image run with its checkpoint."""
-    from midebias.benchmarks.registry import IMAGE_BENCHMARKS
+    from midebias.datasets.registry import IMAGE_BENCHMARKS
 
     path = Path(path)
     if not (path / "config.json").is_file():

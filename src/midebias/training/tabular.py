@@ -6,7 +6,7 @@
 The run folder (:class:`midebias.training.run.RunDir`) holds config.json (every resolved
 setting), metrics.jsonl (one line per epoch: mean training losses, validation accuracy
 and demographic parity difference, seconds), metrics.json (final validation and test
-metrics, :func:`midebias.tabular.evaluate.fairness_report`) and checkpoint.pt (state dicts
+metrics, :func:`midebias.evaluation.fairness.fairness_report`) and checkpoint.pt (state dicts
 of encoder, head and adversary, with the settings needed to rebuild them).
 """
 
@@ -16,10 +16,9 @@ import argparse
 import time
 from typing import Any
 
-from midebias.cli import add_settings_option
-from midebias.sklearn import FAIR_METHODS, MIFairClassifier, auto_epochs
+from midebias.sklearn import MIFairClassifier, auto_epochs
 
-__all__ = ["TABULAR_BENCHMARKS", "add_tabular_arguments", "run_tabular", "summary_line"]
+__all__ = ["TABULAR_BENCHMARKS", "run_tabular", "summary_line"]
 
 TABULAR_BENCHMARKS = ("adult", "german")
 
@@ -49,51 +48,6 @@ def _value(text: str) -> Any:
         except ValueError:
             pass
     return text
-
-
-def add_tabular_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the options of a tabular run to ``parser``, skipping those it already has.
-
-    On a fresh parser this adds all of them. On the image ``train`` sub-parser it adds
-    only the tabular ones (--sensitive, --include-sensitive, --split-seed) and extends the
-    choices of an existing --benchmark with "adult" and "german" (and of --method with
-    FAIR_METHODS), so one ``train`` command serves both.
-    """
-    have = set(parser._option_string_actions)  # argparse keeps no public view of this
-
-    def add(flag: str, **kw) -> None:
-        if flag not in have:
-            parser.add_argument(flag, **kw)
-
-    for action in parser._actions:
-        for flag, extra in (("--benchmark", TABULAR_BENCHMARKS), ("--method", FAIR_METHODS)):
-            if flag in action.option_strings and action.choices is not None:
-                action.choices = sorted(set(action.choices) | set(extra))
-
-    add("--benchmark", required=True, choices=TABULAR_BENCHMARKS)
-    add(
-        "--sensitive",
-        choices=["sex", "age"],
-        help="tabular: the sensitive attribute s (default: sex for adult, age for german)",
-    )
-    add(
-        "--include-sensitive",
-        action="store_true",
-        help="tabular: keep the column s is derived from among the input features",
-    )
-    add("--split-seed", type=int, default=0, help="tabular: seed of the data split (default 0)")
-    add("--method", default="mi", choices=FAIR_METHODS)
-    add("--epochs", type=int, default=None, help="default: about 2,000 updates")
-    add("--batch-size", type=int, help="default 256")
-    add("--lr", type=float, help="default 1e-3")
-    add("--seed", type=int, default=0)
-    add_settings_option(add, "a setting, e.g. --set lambda=10 (repeatable)")
-    add("--data-dir", help="folder with uci-adult/ and uci-german/ (else $MIDEBIAS_DATA_DIR)")
-    add("--device", default="cpu")
-    add("--out", required=True, help="run folder to write")
-    add("--overwrite", action="store_true", help="replace a run already in --out")
-    add("--no-audit", action="store_true", help="skip the probe and post-hoc MI on test")
-    return parser
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -143,8 +97,8 @@ def run_tabular(args: argparse.Namespace) -> dict[str, Any]:
     from midebias.training.run import RunDir
 
     try:  # the fair extra; imported here so that the options load without it
-        from midebias.tabular.data import SENSITIVE, load_tabular
-        from midebias.tabular.evaluate import fairness_report, group_metrics
+        from midebias.datasets.tabular import SENSITIVE, load_tabular
+        from midebias.evaluation.fairness import fairness_report, group_metrics
     except ImportError as e:
         raise TrainingError(
             f"tabular benchmarks need pandas and fairlearn ({e}): pip install 'midebias[fair]'"

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from midebias.benchmarks.base import Split
-from midebias.methods.base import Batch
+from midebias.datasets.base import Split
+
+
+@dataclass
+class Batch:
+    """A minibatch: inputs x (float, scaled to [0, 1]), target y, bias attribute c as float
+    features (the chosen bias code), and the bias class index b (e.g. the colour index)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    c: torch.Tensor
+    b: torch.Tensor
 
 
 class TensorSplit:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from midebias.benchmarks.base import BenchmarkData, Split, split_train_val
+from midebias.datasets.base import BenchmarkData, Split, split_train_val
 
 #: ReBias's published background palette (RGB, 0..255), one colour per class.
 REBIAS_PALETTE = np.array(

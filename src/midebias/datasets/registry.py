@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from midebias.benchmarks.base import BenchmarkData
-from midebias.benchmarks.biased_mnist import biased_mnist
-from midebias.benchmarks.colored_mnist import colored_mnist
+from midebias.datasets.base import BenchmarkData
+from midebias.datasets.biased_mnist import biased_mnist
+from midebias.datasets.colored_mnist import colored_mnist
 
 
 @dataclass(frozen=True)

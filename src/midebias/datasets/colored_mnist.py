@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from midebias.benchmarks.base import BenchmarkData, Split, split_train_val
-from midebias.benchmarks.biased_mnist import REBIAS_PALETTE
+from midebias.datasets.base import BenchmarkData, Split, split_train_val
+from midebias.datasets.biased_mnist import REBIAS_PALETTE
 
 #: Mean stroke colour of each digit class, RGB in [0, 1] (ReBias's palette / 255).
 COLORED_MNIST_PALETTE = REBIAS_PALETTE.astype(np.float64) / 255.0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from midebias.benchmarks.registry import load_benchmark
-from midebias.evaluation.audit import leakage_audit
+from midebias.datasets.registry import load_benchmark
+from midebias.datasets.tensors import TensorSplit
+from midebias.evaluation.leakage import leakage_audit
 from midebias.models import make_model
-from midebias.training.loader import TensorSplit
 from midebias.training.run import load_checkpoint
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
-from midebias.evaluation.audit import probe_accuracy
-from midebias.tabular.data import TabularData
+from midebias.datasets.tabular import TabularData
+from midebias.evaluation.leakage import probe_accuracy
 
 __all__ = ["fairness_report", "group_metrics"]
 
@@ -54,7 +54,7 @@ def fairness_report(
 
     Args:
         clf: fitted, with ``predict``; ``transform`` (z) for the probe and MI metrics.
-        data: the benchmark (:func:`midebias.tabular.load_tabular`).
+        data: the benchmark (:func:`midebias.datasets.tabular.load_tabular`).
         seed: seeds the probe's training rows and weights and the MI estimator.
         probe, mi: compute the probe accuracy / the post-hoc MI (the slow parts).
         probe_rows: at most this many train rows fit the probe.
