@@ -1,7 +1,7 @@
 """The quick debiasing gauge: train configurations on one benchmark setting and record
 unbiased test accuracy, val_unbiased accuracy, the bias probe and the MI estimates.
 
-Each line of SPECS is a JSON object: "name" (row label), optional "method", "hparams",
+Each line of SPECS is a JSON object: "name" (row label), optional "method", "settings",
 "benchmark", "strength", "seed", "epochs", "train_size", "bias_code" (defaults: Colored
 MNIST, sigma^2 0.020, 10,000 digits, 5 epochs, seed 0). Results go to OUT (JSON lines, one
 per run, with the per-epoch losses); names already in OUT are skipped, so a run resumes.
@@ -38,7 +38,7 @@ def run_spec(spec: dict) -> dict:
         train_size=spec.get("train_size", 10000),
         seed=spec.get("seed", 0),
         bias_code=spec.get("bias_code"),
-        hparams=spec.get("hparams", {}),
+        settings=spec.get("settings", {}),
         eval_every=spec.get("epochs", 5),  # evaluate once, at the end
         progress=False,
     )
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     for spec in specs[k::n]:
         if spec["name"] in done:
             continue
-        unknown = set(spec) - {"name", "hparams", *KEYS}
+        unknown = set(spec) - {"name", "settings", *KEYS}
         if unknown:
             p.error(f"spec {spec['name']!r}: unknown keys {sorted(unknown)}")
         record = run_spec(spec)

@@ -29,7 +29,7 @@ from midebias.training import TrainConfig, train
 
 NHWC = {"channels_last": True}
 
-#: name -> (benchmark, method, model, hparams, other TrainConfig settings)
+#: name -> (benchmark, method, model, settings, other TrainConfig settings)
 CONFIGS = {
     "vanilla": ("colored-mnist", "vanilla", "paper-digits", {}, {}),
     "mi-paper": ("colored-mnist", "mi", "paper-digits", {"preset": "paper"}, {}),
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     data = {}
     rows = []
     for name in args.configs:
-        bench, method, model, hparams, options = CONFIGS[name]
+        bench, method, model, settings, options = CONFIGS[name]
         if bench not in data:
             strength = 0.02 if bench == "colored-mnist" else 0.99
             data[bench] = load_benchmark(
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
             benchmark=bench,
             method=method,
             model=model,
-            hparams=hparams,
+            settings=settings,
             epochs=args.warmup_epochs + args.epochs,
             batch_size=args.batch_size,
             seed=args.seed,

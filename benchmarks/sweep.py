@@ -77,13 +77,15 @@ def run_name(method: str, strength: float, seed: int, tag: str = "") -> str:
 
 
 def collect(out: Path) -> list[dict]:
-    """Final metrics of every finished run below `out`, with its config's hparams."""
+    """Final metrics of every finished run below `out`, with its config's settings."""
     rows = []
     for f in sorted(out.glob("*/metrics.json")):
         m = json.loads(f.read_text())
         cfg = json.loads((f.parent / "config.json").read_text())
         label = cfg.get("label", m["method"])
-        rows.append({**m, "label": label, "run": f.parent.name, "hparams": cfg.get("hparams", {})})
+        rows.append(
+            {**m, "label": label, "run": f.parent.name, "settings": cfg.get("settings", {})}
+        )
     return rows
 
 
@@ -169,7 +171,7 @@ def main(argv=None) -> int:
             )
             for spec in todo:
                 method, preset = parse_method(spec)
-                hparams = {**preset, **dict(args.hparams)} if method != "vanilla" else {}
+                settings = {**preset, **dict(args.settings)} if method != "vanilla" else {}
                 cfg = TrainConfig(
                     benchmark=args.benchmark,
                     strength=strength,
@@ -182,7 +184,7 @@ def main(argv=None) -> int:
                     model=args.model,
                     data_dir=args.data_dir,
                     device=args.device,
-                    hparams=hparams,
+                    settings=settings,
                     audit=not args.no_audit,
                     eval_every=args.eval_every,
                     progress=sys.stderr.isatty(),

@@ -48,7 +48,7 @@ def run(weight, balance, seed=0):
     torch.manual_seed(seed)
     enc = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 16))
     head = torch.nn.Linear(16, 2)
-    penalty = MIPenalty(z_dim=16, c_dim=2, weight=weight, generator=g)
+    penalty = MIPenalty(z_dim=16, c_dim=2, lambda_=weight, generator=g)
     opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=1e-3)
     c1 = F.one_hot(c, 2).float()
     w = balancing_weights(c1, y) if balance else torch.ones(len(y))

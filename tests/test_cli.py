@@ -51,7 +51,7 @@ def test_tiny_end_to_end_train(tmp_path, capsys):
         (["--benchmark", "colored-mnist", "--lr", "abc"], "expected a number"),
         (["--benchmark", "mnist"], "invalid choice"),
         (["--benchmark", "colored-mnist", "--set", "foo"], "expected KEY=VALUE"),
-        (["--benchmark", "colored-mnist", "--set", "foo=1"], "no setting foo"),
+        (["--benchmark", "colored-mnist", "--set", "foo=1"], "--set foo=1: no such setting"),
     ],
 )
 def test_bad_flags_exit_nonzero_with_message(argv, message, tmp_path, capsys):
@@ -119,6 +119,9 @@ def test_audit_command_adds_the_leakage_audit_to_a_run(tmp_path):
 DEMO_RUN = ["--benchmark", "colored-mnist", "--source", "demo", "--no-progress"]
 
 
+MI_SET = [*DEMO_RUN, "--method", "mi", "--set"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -129,12 +132,24 @@ DEMO_RUN = ["--benchmark", "colored-mnist", "--source", "demo", "--no-progress"]
         ([*DEMO_RUN, "--device", "banana"], "--device 'banana' is not a device"),
         (["--benchmark", "german", "--device", "cuda"], "--device cuda: CUDA is not available"),
         (["--benchmark", "german", "--seed", "-1"], "--seed must be >= 0"),
-        ([*DEMO_RUN, "--method", "mi", "--set", "lambda=nan"], "lambda must be a finite"),
-        ([*DEMO_RUN, "--method", "mi", "--set", "t_lr=inf"], "t_lr must be a finite"),
-        ([*DEMO_RUN, "--method", "mi", "--set", "t_batch=0"], "t_batch must be >= 1"),
+        (
+            [*DEMO_RUN, "--method", "mi", "--set", "lambda=nan"],
+            "--set lambda=nan: must be a finite",
+        ),
+        (
+            [*DEMO_RUN, "--method", "mi", "--set", "critic_lr=inf"],
+            "--set critic_lr=inf: must be a finite",
+        ),
+        (
+            [*DEMO_RUN, "--method", "mi", "--set", "critic_batch=0"],
+            "--set critic_batch=0: must be >= 1",
+        ),
         ([*DEMO_RUN, "--lr", "inf"], "--lr: must be a positive finite number"),
         ([*DEMO_RUN, "--lr", "nan"], "--lr: must be a positive finite number"),
-        ([*DEMO_RUN, "--method", "mi", "--set", "estimator=nope"], "estimator must be one of"),
+        (
+            [*DEMO_RUN, "--method", "mi", "--set", "estimator=nope"],
+            "--set estimator=nope: must be one of",
+        ),
         ([*DEMO_RUN, "--method", "blindeye", "--bias-code", "rgb"], "needs a categorical"),
         ([*DEMO_RUN, "--method", "lnl", "--bias-code", "rgb"], "needs a categorical"),
     ],

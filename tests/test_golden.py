@@ -19,14 +19,14 @@ GOLDEN = Path(__file__).parent / "data" / "golden_metrics.json"
 CASES = {
     "vanilla": ("vanilla", {}),
     "mi-balanced": ("mi", {}),
-    "mi-paper": ("mi", {"preset": "paper", "t_steps": 3}),
+    "mi-paper": ("mi", {"preset": "paper", "critic_steps": 3}),
     "mi-fast": ("mi", {"preset": "fast"}),
     "blindeye": ("blindeye", {}),
     "lnl": ("lnl", {}),
 }
 
 
-def _run(method: str, hparams: dict) -> dict:
+def _run(method: str, settings: dict) -> dict:
     cfg = TrainConfig(
         benchmark="colored-mnist",
         method=method,
@@ -34,7 +34,7 @@ def _run(method: str, hparams: dict) -> dict:
         train_size=256,
         batch_size=64,
         source="demo",
-        hparams=hparams,
+        settings=settings,
         audit=False,
         progress=False,
     )

@@ -23,7 +23,7 @@ def _batch(n=32, c_dim=24, seed=0):
     return Batch(x=x, y=y, c=code.reshape(n, c_dim), b=y.clone())
 
 
-def _make(name, hparams=None, seed=0):
+def _make(name, settings=None, seed=0):
     torch.manual_seed(seed)
     model = PaperDigitNet()
     method = get_method(name)(
@@ -31,7 +31,7 @@ def _make(name, hparams=None, seed=0):
         lr=1e-3,
         c_dim=24,
         c_groups=[8, 8, 8],
-        hparams=hparams or {},
+        settings=settings or {},
         generator=torch.Generator().manual_seed(seed),
     )
     return model, method
@@ -57,7 +57,7 @@ def test_every_method_trains_encoder_and_head(name):
 @pytest.mark.parametrize("step", ["separate", "joint"])
 def test_mi_with_lambda_zero_is_vanilla(step):
     model_v, vanilla = _make("vanilla")
-    model_m, mi = _make("mi", {"preset": "paper", "lambda": 0.0, "step": step, "t_steps": 2})
+    model_m, mi = _make("mi", {"preset": "paper", "lambda": 0.0, "step": step, "critic_steps": 2})
     batch = _batch()
     vanilla.update(batch)
     mi.update(batch)
@@ -67,7 +67,7 @@ def test_mi_with_lambda_zero_is_vanilla(step):
 
 def test_mi_step_moves_the_encoder_not_the_head():
     # Separate step: after the CE step, only the encoder gets the MI step.
-    paper = {"preset": "paper", "t_steps": 0, "t_warmup": False}
+    paper = {"preset": "paper", "critic_steps": 0, "critic_warmup": False}
     model_a, a = _make("mi", {**paper, "lambda": 0.0})
     model_b, b = _make("mi", {**paper, "lambda": 1.0})
     batch = _batch()
@@ -78,7 +78,7 @@ def test_mi_step_moves_the_encoder_not_the_head():
 
 
 def test_statistics_network_updates_do_not_touch_the_model():
-    model, mi = _make("mi", {"t_steps": 5})
+    model, mi = _make("mi", {"critic_steps": 5})
     before_t = copy.deepcopy(mi.penalty.estimator)
     z = torch.randn(32, 64)
     snapshot = copy.deepcopy(model)
@@ -91,18 +91,18 @@ def test_statistics_network_updates_do_not_touch_the_model():
 def test_mi_presets_and_bad_settings():
     from midebias.methods.mi import MIDebias
 
-    assert MIDebias.resolve_hparams({"preset": "paper"})["t_steps"] == 40
-    assert MIDebias.resolve_hparams({}) == MIDebias.resolve_hparams({"preset": "balanced"})
-    assert MIDebias.resolve_hparams({})["balance"] is True
+    assert MIDebias.Settings.resolve({"preset": "paper"}).critic_steps == 40
+    assert MIDebias.Settings.resolve({}) == MIDebias.Settings.resolve({"preset": "balanced"})
+    assert MIDebias.Settings.resolve({}).balance is True
     with pytest.raises(ValueError, match="balance_min"):
-        MIDebias.resolve_hparams({"balance_min": 0})
-    assert MIDebias.resolve_hparams({"preset": "fast"})["step"] == "joint"
+        MIDebias.Settings.resolve({"balance_min": 0})
+    assert MIDebias.Settings.resolve({"preset": "fast"}).step == "joint"
     with pytest.raises(ValueError, match="no preset"):
-        MIDebias.resolve_hparams({"preset": "nope"})
-    with pytest.raises(ValueError, match="step must be"):
-        MIDebias.resolve_hparams({"step": "both"})
-    with pytest.raises(ValueError, match="lambda must be"):
-        MIDebias.resolve_hparams({"lambda": -1})
+        MIDebias.Settings.resolve({"preset": "nope"})
+    with pytest.raises(ValueError, match="step: must be one of"):
+        MIDebias.Settings.resolve({"step": "both"})
+    with pytest.raises(ValueError, match="lambda_: must be >= 0"):
+        MIDebias.Settings.resolve({"lambda": -1})
 
 
 def test_blindeye_with_alpha_zero_is_vanilla_and_its_head_learns():
@@ -144,13 +144,13 @@ def test_lnl_reverses_the_bias_gradient_into_the_encoder():
 
 def test_lnl_presets_keep_the_published_weights_by_default():
     lnl = get_method("lnl")
-    assert lnl.resolve_hparams({})["grl_scale"] == 1.0  # Kim et al.'s mu
-    assert lnl.resolve_hparams({})["entropy_weight"] == 0.01  # and lambda
-    stable = lnl.resolve_hparams({"preset": "stable"})
-    assert stable["grl_scale"] == 0.01 and stable["entropy_weight"] == 0.01
-    assert lnl.resolve_hparams({"preset": "stable", "grl_scale": 0.5})["grl_scale"] == 0.5
+    assert lnl.Settings.resolve({}).grl_scale == 1.0  # Kim et al.'s mu
+    assert lnl.Settings.resolve({}).entropy_weight == 0.01  # and lambda
+    stable = lnl.Settings.resolve({"preset": "stable"})
+    assert stable.grl_scale == 0.01 and stable.entropy_weight == 0.01
+    assert lnl.Settings.resolve({"preset": "stable", "grl_scale": 0.5}).grl_scale == 0.5
     with pytest.raises(ValueError, match="no preset"):
-        lnl.resolve_hparams({"preset": "nope"})
+        lnl.Settings.resolve({"preset": "nope"})
 
 
 def test_gradient_reversal():
@@ -181,8 +181,8 @@ def test_conditional_mi_pairs_within_class_and_needs_a_shuffle_estimator():
         assert partner[3] == 3 and alone.numel() == 1
         assert sorted(partner.tolist()) == list(range(9))  # a permutation
     with pytest.raises(ValueError, match="shuffle-based"):
-        MIDebias.resolve_hparams({"conditional": True, "estimator": "infonce"})
-    model, mi = _make("mi", {"conditional": True, "t_steps": 1, "step": "joint"})
+        MIDebias.Settings.resolve({"conditional": True, "estimator": "infonce"})
+    model, mi = _make("mi", {"conditional": True, "critic_steps": 1, "step": "joint"})
     before = copy.deepcopy(model)
     mi.update(_batch())
     assert _changed(before.encoder, model.encoder)

@@ -28,7 +28,7 @@ def test_value_is_weighted_estimate_and_gradient_is_clipped():
     pen = MIPenalty(
         4,
         4,
-        weight=2.0,
+        lambda_=2.0,
         critic_steps=200,
         critic_lr=1e-2,
         floor=False,
@@ -79,8 +79,8 @@ def test_training_the_critic_touches_only_the_critic():
 
 
 def test_bad_settings():
-    with pytest.raises(ValueError, match="weight"):
-        MIPenalty(4, 4, weight=-1)
+    with pytest.raises(ValueError, match="lambda_"):
+        MIPenalty(4, 4, lambda_=-1)
     with pytest.raises(ValueError, match="shuffle-based"):
         MIPenalty(4, 4, estimator="club", conditional=True)
 
@@ -158,8 +158,8 @@ def test_bad_input_is_refused_and_leaves_the_state_untouched(case, message, call
 
 @pytest.mark.parametrize("weight", [float("nan"), float("inf")])
 def test_weight_must_be_finite(weight):
-    with pytest.raises(ValueError, match="weight must be a finite number"):
-        MIPenalty(4, 4, weight=weight)
+    with pytest.raises(ValueError, match="lambda_ must be a finite number"):
+        MIPenalty(4, 4, lambda_=weight)
 
 
 def test_float_labels_wrong_width_stats_and_nan_weight_are_refused_without_state_change():
@@ -173,5 +173,5 @@ def test_float_labels_wrong_width_stats_and_nan_weight_are_refused_without_state
         p.update_stats(torch.ones(8, 1))
     assert (len(p.recent), p.z_mean.tolist()) == (before[0], before[1].tolist())
     with pytest.raises(ValueError, match="finite"):
-        p.weight = float("nan")
-    assert p.weight == 1.0
+        p.lambda_ = float("nan")
+    assert p.lambda_ == 1.0

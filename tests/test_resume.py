@@ -90,7 +90,7 @@ def test_resume_refuses_a_folder_without_a_run(tmp_path, capsys):
     assert "no run to continue" in capsys.readouterr().err
 
 
-def _method(name: str, seed: int = 0, **hparams):
+def _method(name: str, seed: int = 0, **settings):
     torch.manual_seed(seed)
     model = make_model("simple-conv", in_channels=3, num_classes=10)
     return get_method(name)(
@@ -98,7 +98,7 @@ def _method(name: str, seed: int = 0, **hparams):
         lr=1e-3,
         c_dim=24,
         c_groups=[8, 8, 8],
-        hparams=hparams,
+        settings=settings,
         generator=torch.Generator().manual_seed(seed),
     )
 

@@ -77,8 +77,8 @@ def test_divergence_is_reported_with_advice(tiny):
         (dict(epochs=0), "epochs"),
         (dict(method="nope"), "unknown method"),
         (dict(bias_code="hsv"), "unknown bias code"),
-        (dict(hparams={"nope": 1}), "no setting nope"),
-        (dict(hparams={"weight_decay": "abc"}), "expects a float"),
+        (dict(settings={"nope": 1}), "nope: no such setting"),
+        (dict(settings={"weight_decay": "abc"}), "weight_decay: expects a number"),
     ],
 )
 def test_bad_settings_are_rejected_before_work(kw, message):
@@ -86,8 +86,8 @@ def test_bad_settings_are_rejected_before_work(kw, message):
         _cfg(**kw).resolve()
 
 
-def test_hparams_are_typed_from_strings():
-    assert Vanilla.resolve_hparams({"weight_decay": "0.5"}) == {"weight_decay": 0.5}
+def test_settings_are_typed_from_strings():
+    assert Vanilla.Settings.resolve({"weight_decay": "0.5"}).weight_decay == 0.5
 
 
 def test_channels_last_trains_the_same_model(tiny):
@@ -102,8 +102,8 @@ def test_mi_balanced_preset_draws_bias_balanced_batches(tiny, monkeypatch):
     """The default mi preset makes the loop draw training samples with weights
     1 / q(y | c): bias-conflicting digits (whose colour code is most common in another
     class) are drawn several times more often than they occur in the training set."""
-    from midebias.methods import MIDebias
     from midebias.datasets import tensors as loader
+    from midebias.methods import MIDebias
 
     n_train = len(tiny["train"])
     drawn = []
@@ -115,7 +115,7 @@ def test_mi_balanced_preset_draws_bias_balanced_batches(tiny, monkeypatch):
         return real(self, idx)
 
     monkeypatch.setattr(loader.TensorSplit, "batch", spy)
-    assert MIDebias.defaults["preset"] == "balanced"
+    assert MIDebias.Settings().preset == "balanced"
     m = train(_cfg(method="mi", epochs=1), data=tiny)
     assert 0.0 < m["test_accuracy"]
     y = torch.from_numpy(tiny["train"].labels)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from midebias import __version__
+from midebias.methods.settings import SettingError
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -21,17 +22,29 @@ def key_value(text: str) -> tuple[str, str]:
 
 
 def add_settings_option(add_argument, help: str) -> None:
-    """The repeatable ``--set KEY=VALUE`` option (into ``hparams``), via a parser's
+    """The repeatable ``--set KEY=VALUE`` option (into ``settings``), via a parser's
     ``add_argument`` (or a function with its signature)."""
     add_argument(
         "--set",
-        dest="hparams",
+        dest="settings",
         action="append",
         type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help=help,
     )
+
+
+def flag_message(error: SettingError, given: list[tuple[str, str]]) -> str:
+    """A settings error told in terms of the --set flag the user typed."""
+    from midebias.methods.settings import setting_key
+
+    for key, value in given:
+        if setting_key(key) == error.name:
+            return f"--set {key}={value}: {error.problem}"
+    if error.problem.startswith("no such setting"):
+        return f"--set {error.name}: {error.problem}"
+    return f"method {error.owner}: {error.name} {error.problem}"
 
 
 def _positive_int(text: str) -> int:
@@ -216,7 +229,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         val_fraction=args.val_fraction,
         model=args.model,
         bias_code=args.bias_code,
-        hparams=dict(args.hparams),
+        settings=dict(args.settings),
         source=args.source,
         data_dir=args.data_dir,
         device=args.device,
@@ -227,6 +240,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     )
     try:
         config.resolve()  # every value checked before any work is done
+    except SettingError as e:
+        parser.error(flag_message(e, args.settings))
     except ValueError as e:
         parser.error(str(e))
     _check_common(args, parser, "mnist" if args.source == "mnist" else "")

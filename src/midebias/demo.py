@@ -44,7 +44,7 @@ def run_demo(args: argparse.Namespace) -> int:
             epochs=epochs,
             seed=args.seed,
             source="demo",
-            hparams=preset,
+            settings=preset,
             progress=not args.no_progress,
         )
         out = Path(args.out) / name if args.out else None

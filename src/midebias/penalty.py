@@ -9,7 +9,7 @@
 Each call first trains the statistics network T for `critic_steps` updates on detached z
 (minibatches of `critic_batch` drawn from this step's z and up to `buffer` recent steps'),
 then returns a term whose value is
-weight * I_hat(z; c) and whose gradient w.r.t. z is weight * dI/dz, rescaled to norm
+lambda_ * I_hat(z; c) and whose gradient w.r.t. z is lambda_ * dI/dz, rescaled to norm
 min(||dI/dz||, ||d task_loss/dz||) when `clip` and a task loss are given (MINE's adaptive
 clipping, applied in representation space).
 
@@ -42,11 +42,11 @@ def clip_to_reference(grad: torch.Tensor, ref_norm: torch.Tensor) -> torch.Tenso
 
 
 class MIPenalty(nn.Module):
-    """weight * I(z; c), estimated by a critic trained inside the penalty.
+    """lambda_ * I(z; c), estimated by a critic trained inside the penalty.
 
     Args:
         z_dim, c_dim: widths of z and of c (c as float features: one-hot or continuous).
-        weight: lambda, the penalty's weight.
+        lambda_: the penalty's weight (the same lambda_ as the mi method's settings).
         estimator: a name from `midebias.estimators.ESTIMATORS` ("dv" as in the paper).
         conditional: estimate I(z; c | y) (pass y): marginal pairs drawn within classes.
         clip: rescale the MI gradient on z to the task gradient's norm (needs task_loss).
@@ -73,7 +73,7 @@ class MIPenalty(nn.Module):
         z_dim: int,
         c_dim: int,
         *,
-        weight: float = 1.0,
+        lambda_: float = 1.0,
         estimator: str = "dv",
         conditional: bool = False,
         clip: bool = True,
@@ -89,14 +89,14 @@ class MIPenalty(nn.Module):
         check_finite: bool = True,
     ):
         super().__init__()
-        if not (math.isfinite(weight) and weight >= 0):
-            raise ValueError(f"weight must be a finite number >= 0, got {weight}")
+        if not (math.isfinite(lambda_) and lambda_ >= 0):
+            raise ValueError(f"lambda_ must be a finite number >= 0, got {lambda_}")
         if conditional and estimator not in CONDITIONAL_ESTIMATORS:
             raise ValueError(
                 "conditional needs a shuffle-based estimator "
                 f"({', '.join(CONDITIONAL_ESTIMATORS)}), not {estimator!r}"
             )
-        self._weight = float(weight)
+        self._lambda = float(lambda_)
         self.conditional = conditional
         self.clip = clip
         self.critic_steps = critic_steps
@@ -118,15 +118,15 @@ class MIPenalty(nn.Module):
         self.last_estimate = torch.tensor(float("nan"))
 
     @property
-    def weight(self) -> float:
-        """lambda, the penalty's weight (a finite number >= 0)."""
-        return self._weight
+    def lambda_(self) -> float:
+        """The penalty's weight (a finite number >= 0)."""
+        return self._lambda
 
-    @weight.setter
-    def weight(self, value: float) -> None:
+    @lambda_.setter
+    def lambda_(self, value: float) -> None:
         if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"weight must be a finite number >= 0, got {value}")
-        self._weight = float(value)
+            raise ValueError(f"lambda_ must be a finite number >= 0, got {value}")
+        self._lambda = float(value)
 
     def check_inputs(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None):
         """Raise ValueError unless z, c (and y) are what the penalty can use (see class doc).
@@ -275,7 +275,7 @@ class MIPenalty(nn.Module):
             self._train_critic(z, c, y)
         mi = self._estimate(z, c, y)
         self.last_estimate = mi.detach()
-        if self.weight == 0:
+        if self.lambda_ == 0:
             return mi.detach() * 0.0
         (g_mi,) = torch.autograd.grad(mi, z, retain_graph=True)
         if self.clip and task_loss is not None:
@@ -285,6 +285,6 @@ class MIPenalty(nn.Module):
         if self.floor:  # max(I_hat, 0) as a mask, not an `if`: no device sync per step
             gate = (value > 0).to(z.dtype)
             g_mi, value = g_mi * gate, value * gate
-        # Value weight * I_hat, gradient w.r.t. z weight * (clipped) dI/dz; T gets no gradient.
+        # Value lambda_ * I_hat, gradient w.r.t. z lambda_ * (clipped) dI/dz; T gets no gradient.
         surrogate = (z * g_mi.detach()).sum()
-        return self.weight * (value + surrogate - surrogate.detach())
+        return self.lambda_ * (value + surrogate - surrogate.detach())

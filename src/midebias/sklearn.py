@@ -98,7 +98,7 @@ class _MI(_Objective):
         self.penalty = MIPenalty(
             clf.z_dim,
             n_groups,
-            weight=clf.lambda_,
+            lambda_=clf.lambda_,
             estimator=clf.estimator,
             conditional=clf.conditional,
             clip=clf.clip,

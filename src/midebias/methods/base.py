@@ -1,32 +1,34 @@
 """The one interface every training method implements (DomainBed style).
 
 A method owns its optimisers and any auxiliary networks (critics, bias heads). The training
-loop only calls `start_epoch`, `update` and `predict`; adding a method adds a class here and
+loop only calls `sample_weights`, `start_epoch` and `update` (and the state methods for
+checkpoints); adding a method adds a class here and
 a registry entry, never a branch in the loop.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from midebias.datasets.tensors import Batch
+from midebias.methods.settings import Settings as BaseSettings
 from midebias.models import Classifier
 
 __all__ = ["Batch", "Method"]
 
 
 class Method:
-    """Base class. Subclasses set `name`, `defaults` (hyper-parameters) and `update`."""
+    """Base class. Subclasses set `name`, `Settings` (their typed settings) and `update`."""
 
     name: ClassVar[str] = "base"
-    #: Hyper-parameters with their defaults; users override any of them by name.
-    defaults: ClassVar[dict[str, Any]] = {}
-    #: Named bundles of settings (a 'preset' setting picks one; explicit settings win).
-    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: The method's settings: a frozen dataclass (midebias.methods.settings), presets included.
+    Settings: ClassVar[type[BaseSettings]] = BaseSettings
+    #: The bias head classifies c, so c must be a categorical code (checked up front).
+    needs_categorical_bias: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -35,7 +37,7 @@ class Method:
         lr: float,
         c_dim: int,
         c_groups: list[int] | None = None,
-        hparams: dict[str, Any] | None = None,
+        settings: BaseSettings | Mapping[str, Any] | None = None,
         generator: torch.Generator | None = None,
     ):
         self.model = model
@@ -43,53 +45,9 @@ class Method:
         self.c_dim = c_dim
         #: Sizes of the one-hot groups in c (categorical bias variables); None if continuous.
         self.c_groups = c_groups
-        self.hparams = self.resolve_hparams(hparams or {})
+        #: The resolved settings (an instance of `Settings`; a mapping is resolved here).
+        self.settings = self.Settings.resolve(settings)
         self.generator = generator
-
-    @classmethod
-    def resolve_hparams(cls, overrides: dict[str, Any]) -> dict[str, Any]:
-        """Defaults updated with overrides; unknown names and wrong types are errors."""
-        unknown = sorted(set(overrides) - set(cls.defaults))
-        if unknown:
-            known = ", ".join(sorted(cls.defaults)) or "none"
-            raise ValueError(
-                f"method {cls.name!r} has no setting {', '.join(unknown)}; its settings: {known}"
-            )
-        out = dict(cls.defaults)
-        preset = overrides.get("preset", cls.defaults.get("preset"))
-        if preset is not None:
-            if preset not in cls.presets:
-                raise ValueError(
-                    f"method {cls.name!r} has no preset {preset!r}; "
-                    f"its presets: {', '.join(cls.presets)}"
-                )
-            out.update(cls.presets[preset])
-        for key, value in overrides.items():
-            default = cls.defaults[key]
-            if isinstance(default, bool):
-                if isinstance(value, str):
-                    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                        raise ValueError(f"setting {key} expects true/false, got {value!r}")
-                    value = value.lower() in ("true", "1", "yes")
-                out[key] = bool(value)
-            elif isinstance(default, (int, float)):
-                try:
-                    value = type(default)(value)
-                except (TypeError, ValueError):
-                    raise ValueError(
-                        f"setting {key} expects a {type(default).__name__}, got {value!r}"
-                    ) from None
-                if isinstance(value, float) and not math.isfinite(value):
-                    raise ValueError(f"setting {key} must be a finite number, got {value}")
-                out[key] = value
-            else:
-                out[key] = value
-        cls.check_hparams(out)
-        return out
-
-    @classmethod
-    def check_hparams(cls, hparams: dict[str, Any]) -> None:
-        """Raise ValueError for out-of-range settings (override in subclasses)."""
 
     def modules(self) -> dict[str, nn.Module]:
         """Every network the method trains, by name (for checkpoints and device moves)."""

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from midebias.methods.base import Batch, Method
+from midebias.methods.settings import Settings, setting
+
+
+@dataclass(frozen=True)
+class VanillaSettings(Settings):
+    OWNER = "vanilla"
+    weight_decay: float = setting(0.0, "Adam's L2 weight decay", low=0)
 
 
 class Vanilla(Method):
     name = "vanilla"
-    defaults = {"weight_decay": 0.0}
+    Settings = VanillaSettings
 
     def __init__(self, model, **kw):
         super().__init__(model, **kw)
         self.opt = torch.optim.Adam(
-            model.parameters(), lr=self.lr, weight_decay=self.hparams["weight_decay"]
+            model.parameters(), lr=self.lr, weight_decay=self.settings.weight_decay
         )
 
     def optimizers(self):

@@ -45,7 +45,9 @@ class TrainConfig:
     val_fraction: float = 0.1
     model: str | None = None
     bias_code: str | None = None  # paper | index | rgb
-    hparams: dict[str, Any] = field(default_factory=dict)
+    #: The method's settings: a mapping of the values to change (before `resolve`), then
+    #: the method's Settings instance with every value (after).
+    settings: Any = field(default_factory=dict)
     source: str = "mnist"  # mnist | demo (embedded subset)
     data_dir: str | None = None
     device: str = "cpu"
@@ -65,7 +67,7 @@ class TrainConfig:
             known = ", ".join(IMAGE_BENCHMARKS)
             raise ValueError(f"unknown benchmark {self.benchmark!r}; choose one of {known}")
         spec = IMAGE_BENCHMARKS[self.benchmark]
-        c = dataclasses.replace(self, hparams=dict(self.hparams))
+        c = dataclasses.replace(self)
         c.strength = spec.default_strength if c.strength is None else float(c.strength)
         c.batch_size = spec.batch_size if c.batch_size is None else c.batch_size
         c.lr = spec.lr if c.lr is None else c.lr
@@ -113,7 +115,7 @@ class TrainConfig:
                 f"--bias-code rgb is continuous; method {c.method!r} needs a categorical "
                 "bias code (paper or index)"
             )
-        c.hparams = method.resolve_hparams(c.hparams)
+        c.settings = method.Settings.resolve(c.settings)  # SettingError (a ValueError) if bad
         return c
 
     def to_dict(self) -> dict[str, Any]:

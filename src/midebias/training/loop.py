@@ -96,7 +96,7 @@ def train(
                 lr=cfg.lr,
                 c_dim=train_split.c_dim,
                 c_groups=bias_code_groups(cfg.bias_code, data.num_colors),
-                hparams=cfg.hparams,
+                settings=cfg.settings,
                 generator=method_gen,
             )
     except BaseException:
