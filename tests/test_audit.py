@@ -28,7 +28,7 @@ class _Features(torch.nn.Module):
 @pytest.fixture(scope="module")
 def splits(demo_mnist):
     d = colored_mnist(*demo_mnist, bias_var=0.02, seed=0, train_size=200)
-    return {"test": TensorSplit(d["test"], "paper", 10)}
+    return {"test": TensorSplit.from_images(d["test"], "paper", 10)}
 
 
 def test_probe_and_estimator_see_colour_in_z(splits):

@@ -103,7 +103,7 @@ def _frame(n=200, seed=0):
 
 def test_dataframe_with_categorical_and_sensitive_column():
     X, y = _frame()
-    clf = MIFairClassifier(lambda_=1.0, epochs=5, critic_steps=1)
+    clf = MIFairClassifier(lambda_=1.0, epochs=5, settings={"critic_steps": 1})
     clf.fit(X, y, sensitive_features="sex")
     assert list(clf.feature_names_in_) == ["x", "colour", "n"]  # s removed from x
     assert clf.sensitive_column_ == "sex" and list(clf.sensitive_groups_) == ["f", "m"]
@@ -122,7 +122,7 @@ def test_dataframe_with_categorical_and_sensitive_column():
 
 def test_missing_sensitive_features_falls_back_to_plain_training():
     X, y = _frame()
-    with pytest.warns(UserWarning, match="no sensitive_features.*lambda_=1.0 ignored"):
+    with pytest.warns(UserWarning, match="no sensitive_features.*method 'mi' not used"):
         clf = MIFairClassifier(lambda_=1.0, epochs=2).fit(X.drop(columns="sex"), y)
     assert not clf.fair_ and clf.adversary_ == {}
 
@@ -210,43 +210,49 @@ def test_mi_penalty_removes_leaking_attribute_from_z():
 
 
 @needs_data
-def test_run_tabular_writes_a_run_folder(tmp_path):
-    from midebias.cli import build_parser
-    from midebias.training import TrainingError
-    from midebias.training.tabular import run_tabular, summary_line
-
-    def parse(argv):
-        return build_parser().parse_args(["train", *argv])
+def test_tabular_train_writes_a_run_folder_through_the_one_loop(tmp_path, capsys):
+    """`midebias train --benchmark german` runs the same loop as the image benchmarks:
+    the same run-folder files (a checkpoint every epoch), its settings by the method's
+    names, the fairness metrics, and the same refusals."""
+    from midebias.cli import main
 
     out = tmp_path / "run"
-    args = parse(
-        ["--benchmark", "german", "--method", "mi", "--set", "lambda=2", "--epochs", "3"]
-        + ["--no-audit", "--out", str(out)]
-    )
-    m = run_tabular(args)
-    assert {p.name for p in out.iterdir()} >= {
+    argv = ["train", "--benchmark", "german", "--method", "mi", "--set", "lambda=2"]
+    argv += ["--epochs", "3", "--no-audit", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    assert "mi on german/age" in capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == {
         "config.json",
         "metrics.jsonl",
         "metrics.json",
         "checkpoint.pt",
+        "run.json",
     }
-    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
-    assert json.loads((out / "config.json").read_text())["lambda_"] == 2.0
-    assert 0.5 < m["test_accuracy"] <= 1 and "german/age" in summary_line(m)
-    with pytest.raises(FileExistsError):
-        run_tabular(args)
-    bad = parse(["--benchmark", "adult", "--set", "lamda=1", "--out", str(tmp_path / "b")])
-    with pytest.raises(TrainingError, match="unknown setting --set lamda"):
-        run_tabular(bad)
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    config = json.loads((out / "config.json").read_text())
+    assert config["settings"]["lambda_"] == 2.0 and config["sensitive"] == "age"
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["test_accuracy"] > 0.5 and 0 <= m["test_demographic_parity_difference"] <= 1
+    assert main(argv) == 2  # an existing run is not replaced without --overwrite
+    assert "already holds a run" in capsys.readouterr().err
+    bad = ["train", "--benchmark", "adult", "--set", "lamda=1", "--out", str(tmp_path / "b")]
+    with pytest.raises(SystemExit):
+        main(bad)
+    assert "--set lamda=1: no such setting" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"critic_lr": float("inf")}, "critic_lr must be a positive finite"),
+        ({"settings": {"critic_lr": float("inf")}}, "critic_lr: must be a finite"),
         ({"batch_size": 1}, "batch_size must be >= 2"),
-        ({"estimator": "nope"}, "estimator must be one of"),
+        ({"settings": {"estimator": "nope"}}, "estimator: must be one of"),
+        ({"lambda_": -1.0}, "lambda_: must be >= 0"),
+        ({"method": "blindeye", "lambda_": 1.0}, "lambda_ is the weight of method 'mi'"),
+        ({"method": "blindeye", "settings": {"alpha": -1}}, "alpha: must be >= 0"),
+        ({"preset": "nope"}, "no preset 'nope'"),
     ],
 )
 def test_bad_parameters_are_refused_before_fit(params, message):

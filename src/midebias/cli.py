@@ -115,10 +115,9 @@ def _check_common(args: argparse.Namespace, parser: argparse.ArgumentParser, dat
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from midebias.datasets.registry import IMAGE_BENCHMARKS
+    from midebias.datasets.registry import BENCHMARKS
     from midebias.methods import METHODS
     from midebias.models import MODELS
-    from midebias.training.tabular import TABULAR_BENCHMARKS as TABULAR
 
     parser = argparse.ArgumentParser(
         prog="midebias",
@@ -129,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train one method on one benchmark; writes a run folder")
-    t.add_argument("--benchmark", required=True, choices=[*sorted(IMAGE_BENCHMARKS), *TABULAR])
+    t.add_argument("--benchmark", required=True, choices=list(BENCHMARKS))
     strength = t.add_mutually_exclusive_group()
     strength.add_argument(
         "--bias-var", type=float, help="Colored MNIST colour variance sigma^2 (default 0.020)"
@@ -181,47 +180,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train_tabular(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from midebias.training.tabular import run_tabular, summary_line
-
-    image_only = {
-        "--bias-var": args.bias_var,
-        "--rho": args.rho,
-        "--model": args.model,
-        "--bias-code": args.bias_code,
-        "--train-size": args.train_size,
-        "--channels-last": True if args.channels_last else None,
-    }
-    given = [flag for flag, value in image_only.items() if value is not None]
-    if args.resume:
-        given.append("--resume")
-    if given:
-        parser.error(f"{', '.join(given)} apply to image benchmarks, not {args.benchmark}")
-    _check_common(args, parser, f"uci-{args.benchmark}")
-    print(summary_line(run_tabular(args)) + f" -> {args.out}")
-    return 0
+def _summary(m: dict, kind: str, out: str) -> str:
+    """One line for the terminal from a run's final metrics."""
+    if kind == "tabular":
+        parts = [
+            f"{m['method']} on {m['benchmark']}/{m['sensitive']} (seed {m['seed']},",
+            f"{m['epochs']} epochs): test accuracy {m['test_accuracy']:.3f}",
+            f"DP diff {m['test_demographic_parity_difference']:.3f}",
+            f"EO diff {m['test_equalized_odds_difference']:.3f}",
+        ]
+        if "test_sensitive_probe_accuracy" in m:
+            parts.append(
+                f"s-probe {m['test_sensitive_probe_accuracy']:.3f} "
+                f"(majority {m['test_sensitive_majority_rate']:.3f}) MI {m['test_mi_posthoc']:.3f}"
+            )
+    else:
+        setting = "bias_var" if "bias_var" in m else "rho"
+        parts = [
+            f"{m['method']} on {m['benchmark']} ({setting}={m[setting]}, seed {m['seed']},",
+            f"{m['epochs']} epochs): test {m['test_accuracy']:.3f}",
+            f"aligned {m['aligned_accuracy']:.3f} val {m['val_accuracy']:.3f}",
+        ]
+        if "bias_probe_accuracy" in m:
+            parts.append(f"bias-probe {m['bias_probe_accuracy']:.3f} MI {m['mi_posthoc']:.3f}")
+    parts.append(f"{m['seconds_per_epoch']:.1f} s/epoch -> {out}")
+    return " ".join(parts)
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from midebias.datasets.registry import IMAGE_BENCHMARKS
+    from midebias.datasets.registry import BENCHMARKS
     from midebias.training import TrainConfig, train
 
-    if args.benchmark not in IMAGE_BENCHMARKS:
-        return _train_tabular(args, parser)
+    spec = BENCHMARKS[args.benchmark]
     if args.resume and args.overwrite:
         parser.error("--resume continues the run in --out; --overwrite replaces it: pick one")
-    if args.sensitive is not None or args.include_sensitive:
-        parser.error("--sensitive/--include-sensitive apply to the tabular benchmarks")
-    setting = IMAGE_BENCHMARKS[args.benchmark].bias_setting
-    if setting == "bias_var" and args.rho is not None:
-        parser.error("--rho applies to biased-mnist; colored-mnist takes --bias-var")
-    if setting == "rho" and args.bias_var is not None:
-        parser.error("--bias-var applies to colored-mnist; biased-mnist takes --rho")
+    strength = None
+    if spec.kind == "image":
+        if spec.bias_setting == "bias_var" and args.rho is not None:
+            parser.error("--rho applies to biased-mnist; colored-mnist takes --bias-var")
+        if spec.bias_setting == "rho" and args.bias_var is not None:
+            parser.error("--bias-var applies to colored-mnist; biased-mnist takes --rho")
+        strength = args.bias_var if spec.bias_setting == "bias_var" else args.rho
+    elif args.bias_var is not None or args.rho is not None:
+        parser.error(f"--bias-var/--rho apply to image benchmarks, not {args.benchmark}")
     config = TrainConfig(
         benchmark=args.benchmark,
-        strength=args.bias_var if setting == "bias_var" else args.rho,
+        strength=strength,
         method=args.method,
-        epochs=10 if args.epochs is None else args.epochs,
+        epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
@@ -231,6 +237,9 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         bias_code=args.bias_code,
         settings=dict(args.settings),
         source=args.source,
+        sensitive=args.sensitive,
+        include_sensitive=args.include_sensitive,
+        split_seed=args.split_seed,
         data_dir=args.data_dir,
         device=args.device,
         audit=not args.no_audit,
@@ -244,17 +253,13 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(flag_message(e, args.settings))
     except ValueError as e:
         parser.error(str(e))
-    _check_common(args, parser, "mnist" if args.source == "mnist" else "")
+    if spec.kind == "tabular":
+        dataset = f"uci-{args.benchmark}"
+    else:
+        dataset = "mnist" if args.source == "mnist" else ""
+    _check_common(args, parser, dataset)
     m = train(config, args.out, overwrite=args.overwrite, resume=args.resume)
-    parts = [
-        f"{m['method']} on {m['benchmark']} ({setting}={m[setting]}, seed {m['seed']},",
-        f"{m['epochs']} epochs): test {m['test_accuracy']:.3f}",
-        f"aligned {m['aligned_accuracy']:.3f} val {m['val_accuracy']:.3f}",
-    ]
-    if "bias_probe_accuracy" in m:
-        parts.append(f"bias-probe {m['bias_probe_accuracy']:.3f} MI {m['mi_posthoc']:.3f}")
-    parts.append(f"{m['seconds_per_epoch']:.1f} s/epoch -> {args.out}")
-    print(" ".join(parts))
+    print(_summary(m, spec.kind, args.out))
     return 0
 
 

@@ -1,18 +1,16 @@
 """`MIFairClassifier`: the paper's method behind the scikit-learn / Fairlearn contract.
 
-    clf = MIFairClassifier(lambda_=1.0).fit(X, y, sensitive_features=s)   # or ="sex"
+    clf = MIFairClassifier().fit(X, y, sensitive_features=s)   # or ="sex"
     clf.predict(X); clf.predict_proba(X); clf.transform(X)  # z = f(x)
 
-An encoder f (MLP, x -> z) and a classifier head g (z -> logits) are trained on
-cross-entropy; with ``method="mi"`` the encoder also descends lambda * I(z; s), estimated
-by a statistics network (Donsker-Varadhan bound by default) trained against it (Ragonesi et
-al.: min CE + lambda * I(z; c)). The penalty is :class:`midebias.penalty.MIPenalty`'s
-single joint step: the MI gradient on z is clipped to the norm of the cross-entropy
-gradient on z and added times lambda, so lambda is a loss weight here, not the learning-
-rate scale of the authors' separate second step (see ``midebias.methods.mi``). Peers on the same
-encoder: ``"vanilla"`` (cross-entropy only), ``"blindeye"`` (Alvi et al. 2018: confusion
-loss of a bias head, weight lambda_) and ``"lnl"`` (Kim et al. 2019: gradient reversal of
-a bias head scaled by lambda_, plus LNL's entropy term with weight 0.01).
+A front end over the library's one implementation of each method: the data are encoded
+here, then an encoder f (MLP, x -> z) and a classifier head g (z -> logits) are trained by
+the same loop and the same method classes as ``midebias train`` (``midebias.methods``,
+``midebias.training.loop.fit``). ``method="mi"`` (Ragonesi et al.: min CE + lambda_ *
+I(z; s)) with its settings (``MISettings``: presets, lambda_, the critic's schedule);
+peers on the same network: ``"vanilla"``, ``"blindeye"`` (Alvi et al. 2018) and ``"lnl"``
+(Kim et al. 2019), each with its own settings. The default (mi, preset and lambda_
+chosen on Adult's validation split) is explained in docs/tabular.md.
 
 Inputs. ``X`` is a numeric array or a pandas DataFrame. A DataFrame's object, string,
 category and bool columns are one-hot encoded (unknown categories at predict time encode
@@ -23,7 +21,7 @@ of X; a named column is removed from the features (``include_sensitive=False``),
 ``fit`` and, when present, in ``predict`` / ``transform``.
 
 Without ``sensitive_features`` the penalty has nothing to act on: ``fit`` then trains the
-encoder and head on cross-entropy alone (lambda_ ignored), warns, and sets ``fair_`` to
+encoder and head on cross-entropy alone (the method is not used), warns, sets ``fair_`` to
 False. This keeps the estimator usable wherever scikit-learn calls ``fit(X, y)`` (e.g.
 ``check_estimator``, a plain ``cross_val_score``).
 """
@@ -37,24 +35,22 @@ from numbers import Real
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
-from torch import nn
 from torch.func import functional_call
 
-from midebias.estimators import check_estimator_name
-from midebias.methods.adversarial import BiasHead, grad_reverse
-from midebias.penalty import CONDITIONAL_ESTIMATORS, MIPenalty
+from midebias.datasets.tensors import TensorSplit
+from midebias.methods import METHODS, Vanilla
+from midebias.models import TabularMLP
+from midebias.training.loop import TrainingError, fit
 
 __all__ = ["FAIR_METHODS", "MIFairClassifier", "auto_epochs"]
 
-FAIR_METHODS = ("vanilla", "mi", "blindeye", "lnl")
-LNL_ENTROPY_WEIGHT = 0.01  # Kim et al. 2019's lambda for the entropy term
+FAIR_METHODS = tuple(METHODS)
 AUTO_UPDATES = 2000  # epochs=None: about this many minibatch updates
 MAX_GROUPS = 100  # more distinct sensitive values than this is taken for a continuous s
 
@@ -63,118 +59,6 @@ def auto_epochs(n_rows: int, batch_size: int) -> int:
     """Epochs for about AUTO_UPDATES minibatch updates, at least 10 and at most 200."""
     per_epoch = max(1, n_rows // batch_size)  # a short remainder joins the last batch
     return int(np.clip(-(-AUTO_UPDATES // per_epoch), 10, 200))
-
-
-# --------------------------------------------------------------------------- objectives
-# One class per method, each with the same call: step(x, y, c) -> dict of losses.
-
-
-class _Objective:
-    def __init__(self, clf, encoder, head, opt, n_groups, generator):
-        self.clf, self.encoder, self.head, self.opt = clf, encoder, head, opt
-
-    def ce(self, x, y):
-        z = self.encoder(x)
-        return z, F.cross_entropy(self.head(z), y)
-
-    def modules(self) -> dict[str, nn.Module]:
-        return {}
-
-
-class _Vanilla(_Objective):
-    def step(self, x, y, c):
-        _, ce = self.ce(x, y)
-        self.opt.zero_grad(set_to_none=True)
-        ce.backward()
-        self.opt.step()
-        return {"ce": ce.item()}
-
-
-class _MI(_Objective):
-    """CE + lambda * I(z; s) (or I(z; s | y) with conditional), one joint step."""
-
-    def __init__(self, clf, encoder, head, opt, n_groups, generator):
-        super().__init__(clf, encoder, head, opt, n_groups, generator)
-        self.penalty = MIPenalty(
-            clf.z_dim,
-            n_groups,
-            lambda_=clf.lambda_,
-            estimator=clf.estimator,
-            conditional=clf.conditional,
-            clip=clf.clip,
-            critic_steps=clf.critic_steps,
-            critic_lr=clf.critic_lr,
-            critic_hidden=clf.critic_hidden,
-            generator=generator,
-        )
-
-    def step(self, x, y, c):
-        z, ce = self.ce(x, y)
-        term = self.penalty(z, c, y=y, task_loss=ce)
-        self.opt.zero_grad(set_to_none=True)
-        (ce + term).backward()
-        self.opt.step()
-        return {"ce": ce.item(), "mi": float(self.penalty.last_estimate)}
-
-    def modules(self):
-        return {"penalty": self.penalty}  # its critic and the running statistics of z
-
-
-class _BiasAdversary(_Objective):
-    def __init__(self, clf, encoder, head, opt, n_groups, generator):
-        super().__init__(clf, encoder, head, opt, n_groups, generator)
-        self.bias_head = BiasHead(clf.z_dim, [n_groups], clf.hidden)
-        self.opt_bias = torch.optim.Adam(self.bias_head.parameters(), lr=clf.lr)
-
-    def modules(self):
-        return {"bias_head": self.bias_head}
-
-
-class _BlindEye(_BiasAdversary):
-    """Alvi et al. 2018: the bias head learns s from detached z; the encoder minimises
-    CE + lambda * CE(bias prediction, uniform)."""
-
-    def step(self, x, y, c):
-        z, ce = self.ce(x, y)
-        bias_ce = self.bias_head.ce(z.detach(), c)
-        self.opt_bias.zero_grad(set_to_none=True)
-        bias_ce.backward()
-        self.opt_bias.step()
-        confusion = -F.log_softmax(self.bias_head(z)[0], 1).mean(1).mean()
-        self.opt.zero_grad(set_to_none=True)
-        (ce + self.clf.lambda_ * confusion).backward()
-        self.bias_head.zero_grad(set_to_none=True)  # the head learns only in its own step
-        self.opt.step()
-        return {"ce": ce.item(), "bias_ce": bias_ce.item()}
-
-
-class _LNL(_BiasAdversary):
-    """Kim et al. 2019: CE + 0.01 * negative entropy of the bias prediction, then the bias
-    head's CE with its gradient reversed (scale lambda) into the encoder."""
-
-    def step(self, x, y, c):
-        z, ce = self.ce(x, y)
-        logits = self.bias_head(z)[0]
-        neg_entropy = (F.softmax(logits, 1) * F.log_softmax(logits, 1)).sum(1).mean()
-        self.opt.zero_grad(set_to_none=True)
-        (ce + LNL_ENTROPY_WEIGHT * neg_entropy).backward()
-        self.bias_head.zero_grad(set_to_none=True)
-        self.opt.step()
-        z = self.encoder(x)
-        bias_ce = self.bias_head.ce(grad_reverse(z, self.clf.lambda_), c)
-        self.opt.zero_grad(set_to_none=True)
-        self.opt_bias.zero_grad(set_to_none=True)
-        bias_ce.backward()
-        self.opt.step()
-        self.opt_bias.step()
-        return {"ce": ce.item(), "bias_ce": bias_ce.item()}
-
-
-_OBJECTIVES = {"vanilla": _Vanilla, "mi": _MI, "blindeye": _BlindEye, "lnl": _LNL}
-
-
-def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
 
 
 def _is_frame(X) -> bool:
@@ -187,32 +71,36 @@ def _is_frame(X) -> bool:
 class MIFairClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Classifier whose representation z is trained to carry no information on s.
 
+    A front end: the network is :class:`midebias.models.TabularMLP`, the training method
+    one of :data:`midebias.methods.METHODS` with its own typed settings, trained by the one
+    loop :func:`midebias.training.loop.fit` (the same code as ``midebias train``).
+
     Parameters
     ----------
-    lambda_ : float, default=1.0
-        Weight of the fairness term: of I(z; s) for "mi", of the confusion loss for
-        "blindeye", of the gradient reversal for "lnl". Ignored by "vanilla".
+    lambda_ : float or None, default=None
+        method "mi" only: the weight of the MI term (``MISettings.lambda_``). None: the
+        preset's value. BlindEye's and LNL's strengths are their own settings (``alpha``;
+        ``entropy_weight`` and ``grl_scale``), passed through ``settings``.
     method : {"mi", "vanilla", "blindeye", "lnl"}, default="mi"
-    estimator : str, default="dv"
-        MI estimator of the penalty (``midebias.estimators.ESTIMATORS``); "dv" as in the paper.
-    conditional : bool, default=False
-        Penalise I(z; s | y) instead of I(z; s) (equalised-odds flavour; "mi" only).
-    clip : bool, default=True
-        Rescale the MI gradient on z to the norm of the cross-entropy gradient (MINE).
+    preset : str or None, default=None
+        The method's named settings (mi: "balanced", "best", "paper", "fast"; lnl:
+        "paper", "stable"). None: the method's default preset.
+    settings : dict or None, default=None
+        Any other setting of the method, by the name it has in the method's Settings
+        class (e.g. ``{"critic_steps": 5, "conditional": True}`` for mi; see
+        ``midebias settings mi``).
     z_dim, hidden : int, default=8, 64
         Width of z and of the hidden layers (encoder x -> hidden -> z, head z -> hidden ->
-        classes, bias heads z -> hidden -> groups).
+        classes).
     epochs : int or None, default=None
         Passes over the training rows. None: enough for about 2,000 minibatch updates,
-        at least 10 and at most 200 epochs (Adult, 27k rows: 19; 300 rows: 200).
-    batch_size, lr, weight_decay : default=256, 1e-3, 0
-        Adam on encoder and head, minibatches drawn by a seeded permutation each epoch.
-    critic_steps, critic_lr, critic_hidden :
-        Updates of the statistics network per step, its learning rate and width ("mi").
+        at least 10 and at most 200 epochs.
+    batch_size, lr : default=256, 1e-3
+        Minibatch size and the Adam learning rate of encoder and head.
     include_sensitive : bool, default=False
         Keep a sensitive column named by ``sensitive_features=`` among the features.
     random_state : int, RandomState or None, default=0
-        Seeds the weights, the minibatch order and the estimator's shuffles; the same
+        Seeds the weights, the minibatch order and the method's own draws; the same
         value gives the same model on the same device and thread count.
     device : str, default="cpu"
 
@@ -222,79 +110,74 @@ class MIFairClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     sensitive_groups_ : the distinct values of s seen in fit (None without s).
     sensitive_column_ : the column of X named by ``sensitive_features`` (or None).
     fair_ : whether the fairness term was trained (s given, method not vanilla).
+    settings_ : the method's resolved settings (a frozen dataclass).
     history_ : one dict of mean training losses per epoch.
     epochs_ : the number of epochs trained (``epochs`` resolved).
-    encoder_, head_ : the fitted torch modules; ``preprocessor_``: the fitted encoding.
+    model_ : the fitted :class:`~midebias.models.TabularMLP`; ``encoder_``, ``head_`` its
+        parts; ``adversary_`` the method's other networks; ``preprocessor_`` the encoding.
     """
 
     def __init__(
         self,
-        lambda_: float = 1.0,
+        lambda_: float | None = None,
         *,
         method: str = "mi",
-        estimator: str = "dv",
-        conditional: bool = False,
-        clip: bool = True,
+        preset: str | None = None,
+        settings: dict | None = None,
         z_dim: int = 8,
         hidden: int = 64,
         epochs: int | None = None,
         batch_size: int = 256,
         lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        critic_steps: int = 5,
-        critic_lr: float = 1e-3,
-        critic_hidden: int = 64,
         include_sensitive: bool = False,
         random_state=0,
         device: str = "cpu",
     ):
         self.lambda_ = lambda_
         self.method = method
-        self.estimator = estimator
-        self.conditional = conditional
-        self.clip = clip
+        self.preset = preset
+        self.settings = settings
         self.z_dim = z_dim
         self.hidden = hidden
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
-        self.weight_decay = weight_decay
-        self.critic_steps = critic_steps
-        self.critic_lr = critic_lr
-        self.critic_hidden = critic_hidden
         self.include_sensitive = include_sensitive
         self.random_state = random_state
         self.device = device
 
     # ----------------------------------------------------------------- settings
 
-    def _check_params(self) -> None:
-        if self.method not in FAIR_METHODS:
-            raise ValueError(f"method must be one of {FAIR_METHODS}, got {self.method!r}")
-        if not (isinstance(self.lambda_, Real) and self.lambda_ >= 0):
-            raise ValueError(f"lambda_ must be a number >= 0, got {self.lambda_!r}")
-        for name in ("z_dim", "hidden", "epochs", "batch_size", "critic_hidden"):
+    def _check_params(self):
+        """The method's resolved settings; ValueError naming the parameter if one is bad."""
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {tuple(METHODS)}, got {self.method!r}")
+        for name in ("z_dim", "hidden", "epochs", "batch_size"):
             v = getattr(self, name)
             if name == "epochs" and v is None:
                 continue
-            if not (isinstance(v, (int, np.integer)) and v >= 1):
+            if not (isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1):
                 raise ValueError(f"{name} must be a whole number >= 1, got {v!r}")
-        if not (isinstance(self.critic_steps, (int, np.integer)) and self.critic_steps >= 0):
-            raise ValueError(f"critic_steps must be a whole number >= 0, got {self.critic_steps!r}")
-        for name in ("lr", "critic_lr"):
-            v = getattr(self, name)
-            if not (isinstance(v, Real) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {v!r}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2, got {self.batch_size!r}")
-        check_estimator_name(self.estimator)
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        if self.conditional and self.estimator not in CONDITIONAL_ESTIMATORS:
-            raise ValueError(
-                "conditional=True needs a shuffle-based estimator "
-                f"({', '.join(CONDITIONAL_ESTIMATORS)}), not {self.estimator!r}"
-            )
+        if not (isinstance(self.lr, Real) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        if self.settings is not None and not isinstance(self.settings, dict):
+            raise ValueError(f"settings must be a dict or None, got {self.settings!r}")
+        spec = METHODS[self.method].Settings
+        values = dict(self.settings or {})
+        if self.preset is not None:
+            values["preset"] = self.preset
+        if self.lambda_ is not None:
+            if "lambda_" not in spec.names():
+                raise ValueError(
+                    f"lambda_ is the weight of method 'mi'; {self.method!r} takes its "
+                    f"strength through settings ({', '.join(spec.names()) or 'none'})"
+                )
+            if not (isinstance(self.lambda_, Real) and not isinstance(self.lambda_, bool)):
+                raise ValueError(f"lambda_ must be a number >= 0, got {self.lambda_!r}")
+            values["lambda_"] = self.lambda_
+        return spec.resolve(values)
 
     # ----------------------------------------------------------------- inputs
 
@@ -441,7 +324,7 @@ class MIFairClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             callback: called as ``callback(epoch, self, record)`` after every epoch, with
                 the model ready for predict/transform and ``record`` the epoch's mean losses.
         """
-        self._check_params()
+        settings = self._check_params()
         if y is None:
             raise ValueError(
                 f"This {type(self).__name__} estimator requires y to be passed, but the target "
@@ -467,15 +350,17 @@ class MIFairClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         else:
             s_idx, self.sensitive_groups_ = None, None
         self.fair_ = s is not None and self.method != "vanilla"
-        if s is None and self.method != "vanilla" and self.lambda_ > 0:
+        if s is None and self.method != "vanilla":
             warnings.warn(
                 f"{type(self).__name__}.fit got no sensitive_features: trained on "
-                f"cross-entropy alone, lambda_={self.lambda_} ignored. Pass "
+                f"cross-entropy alone (method {self.method!r} not used). Pass "
                 "sensitive_features=... for a fair fit.",
                 UserWarning,
                 stacklevel=2,
             )
-        self._train(Xf, y_idx.astype(np.int64), s_idx, callback)
+        if not self.fair_ and self.method != "vanilla":
+            settings = Vanilla.Settings()
+        self._train(Xf, y_idx.astype(np.int64), s_idx, settings, callback)
         return self
 
     def _seed(self) -> int:
@@ -483,66 +368,58 @@ class MIFairClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             return int(self.random_state)
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
-    def _train(self, X, y, s, callback) -> None:
+    def _train(self, X, y, s, settings, callback) -> None:
         seed = self._seed()
         device = torch.device(self.device)
         n, d = X.shape
-        n_groups = len(self.sensitive_groups_) if s is not None else 0
-        kind = self.method if self.fair_ else "vanilla"
-        shuffle_gen = torch.Generator().manual_seed(seed)
-        estimator_gen = torch.Generator(device=device).manual_seed(seed + 1)
+        n_groups = len(self.sensitive_groups_) if s is not None else 1
+        groups = s if s is not None else np.zeros(n, dtype=np.int64)
+        split = TensorSplit.from_arrays(X, y, groups, n_groups, device)
+        method_cls = METHODS[self.method] if self.fair_ else Vanilla
+        gen = torch.Generator().manual_seed(seed)  # data order and, on CPU, the method's draws
+        method_gen = gen if device.type == "cpu" else torch.Generator(device).manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # initial weights of every module built here
-            self.encoder_ = _mlp(d, self.hidden, self.z_dim).to(device)
-            self.head_ = _mlp(self.z_dim, self.hidden, len(self.classes_)).to(device)
-            params = list(self.encoder_.parameters()) + list(self.head_.parameters())
-            opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
-            objective = _OBJECTIVES[kind](
-                self, self.encoder_, self.head_, opt, n_groups, estimator_gen
+            torch.manual_seed(seed)  # initial weights of every network built here
+            model = TabularMLP(d, len(self.classes_), z_dim=self.z_dim, hidden=self.hidden)
+            model.to(device)
+            method = method_cls(
+                model,
+                lr=self.lr,
+                c_dim=n_groups,
+                c_groups=[n_groups],
+                settings=settings,
+                generator=method_gen,
             )
-            for m in objective.modules().values():
-                m.to(device)
-        self.adversary_ = objective.modules()
-        Xt = torch.from_numpy(X).to(device)
-        yt = torch.from_numpy(y).to(device)
-        ct = F.one_hot(torch.from_numpy(s), n_groups).float().to(device) if s is not None else None
+        self.model_, self.encoder_, self.head_ = model, model.encoder, model.head
+        self.settings_ = method.settings
+        self.adversary_ = {k: m for k, m in method.modules().items() if k != "model"}
         self.epochs_ = self._resolve_epochs(n)
         self.history_ = []
-        for epoch in range(1, self.epochs_ + 1):
-            self.encoder_.train()
-            self.head_.train()
-            sums: dict[str, float] = {}
-            batches = self._batches(n, shuffle_gen)
-            for idx in batches:
-                idx = idx.to(device)
-                losses = objective.step(Xt[idx], yt[idx], ct[idx] if ct is not None else None)
-                for k, v in losses.items():
-                    sums[k] = sums.get(k, 0.0) + v
-            record = {"epoch": epoch, **{k: v / len(batches) for k, v in sums.items()}}
-            if not np.isfinite(record.get("ce", 0.0)):
-                raise FloatingPointError(
-                    f"training diverged: the cross-entropy is {record['ce']} after epoch "
-                    f"{epoch}; lower lr (now {self.lr}) or lambda_ (now {self.lambda_})"
-                )
-            self.history_.append(record)
-            self.encoder_.eval()
-            self.head_.eval()
+
+        def on_epoch(record: dict) -> None:
+            entry = {"epoch": record["epoch"], **record["losses"]}
+            self.history_.append(entry)
             if callback is not None:
-                callback(epoch, self, record)
-        self.encoder_.eval()
-        self.head_.eval()
+                model.eval()
+                callback(record["epoch"], self, entry)
+
+        try:
+            fit(
+                method,
+                split,
+                epochs=self.epochs_,
+                batch_size=self.batch_size,
+                generator=gen,
+                method_generator=method_gen,
+                on_epoch=on_epoch,
+                min_last=self.batch_size // 2,
+            )
+        except TrainingError as e:
+            raise FloatingPointError(f"{e} (here: lr={self.lr}, lambda_={self.lambda_})") from None
+        model.eval()
 
     def _resolve_epochs(self, n: int) -> int:
         return int(self.epochs) if self.epochs is not None else auto_epochs(n, self.batch_size)
-
-    def _batches(self, n: int, gen: torch.Generator) -> list[torch.Tensor]:
-        """A seeded permutation cut into minibatches; a remainder under half a batch joins
-        the previous one (the estimators' in-batch shuffles need more than a few rows)."""
-        batches = list(torch.randperm(n, generator=gen).split(self.batch_size))
-        if len(batches) > 1 and len(batches[-1]) < self.batch_size // 2:
-            last = batches.pop()
-            batches[-1] = torch.cat([batches[-1], last])
-        return batches
 
     # ----------------------------------------------------------------- inference
 

@@ -13,6 +13,8 @@ from midebias.datasets.colored_mnist import colored_mnist
 
 @dataclass(frozen=True)
 class BenchmarkSpec:
+    """An image benchmark: its generator and its defaults."""
+
     build: Callable[..., BenchmarkData]
     bias_setting: str  # the keyword of the bias strength: bias_var or rho
     default_strength: float
@@ -20,6 +22,25 @@ class BenchmarkSpec:
     bias_code: str
     batch_size: int
     lr: float
+    epochs: int = 10
+    kind: str = "image"
+
+
+@dataclass(frozen=True)
+class TabularSpec:
+    """A tabular benchmark (midebias.datasets.tabular): its sensitive attribute and defaults.
+    Epochs: about 2,000 minibatch updates on its training rows."""
+
+    sensitive: str  # the default attribute s
+    epochs: int
+    #: The attributes it offers (as midebias.datasets.tabular.SENSITIVE, without pandas).
+    sensitive_choices: tuple[str, ...] = ("sex", "age")
+    model: str = "mlp"
+    batch_size: int = 256
+    lr: float = 1e-3
+    z_dim: int = 8
+    hidden: int = 64
+    kind: str = "tabular"
 
 
 IMAGE_BENCHMARKS = {
@@ -36,6 +57,15 @@ IMAGE_BENCHMARKS = {
     # is constant here (white strokes), so the bias attribute is the colour index.
     "biased-mnist": BenchmarkSpec(biased_mnist, "rho", 0.990, "simple-conv", "index", 256, 1e-3),
 }
+
+
+TABULAR_BENCHMARKS = {
+    "adult": TabularSpec("sex", epochs=20),
+    "german": TabularSpec("age", epochs=200),
+}
+
+#: Every benchmark `midebias train` runs, by name.
+BENCHMARKS: dict[str, BenchmarkSpec | TabularSpec] = {**IMAGE_BENCHMARKS, **TABULAR_BENCHMARKS}
 
 
 #: Training images of each image source, before the validation split.

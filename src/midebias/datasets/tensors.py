@@ -1,4 +1,4 @@
-"""In-memory minibatches by index: no per-item Dataset overhead for image benchmarks."""
+"""In-memory minibatches by index: a split as tensors on one device (images or features)."""
 
 from __future__ import annotations
 
@@ -23,22 +23,59 @@ class Batch:
 
 
 class TensorSplit:
-    """A Split held as tensors on one device: images uint8 NCHW, converted per batch."""
+    """One split held as tensors on one device, cut into minibatches by index (no per-item
+    Dataset overhead). x is uint8 images (N, C, H, W), scaled to [0, 1] per batch, or float
+    features (N, D); y the target, c the bias attribute as float features, b its class."""
 
     def __init__(
         self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        c: torch.Tensor,
+        b: torch.Tensor,
+        *,
+        channels_last: bool = False,
+    ):
+        self.x, self.labels, self.codes, self.bias = x, y, c, b
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    @classmethod
+    def from_images(
+        cls,
         split: Split,
         bias_code: str,
         num_colors: int,
-        device: str = "cpu",
+        device: str | torch.device = "cpu",
         channels_last: bool = False,
-    ):
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    ) -> TensorSplit:
+        """An image benchmark's Split with bias code `bias_code` as c."""
         images = np.ascontiguousarray(split.images.transpose(0, 3, 1, 2))
-        self.images = torch.from_numpy(images).to(device)
-        self.labels = torch.from_numpy(split.labels).to(device)
-        self.codes = torch.from_numpy(split.bias_code(bias_code, num_colors)).to(device)
-        self.bias = torch.from_numpy(split.bias).to(device)
+        return cls(
+            torch.from_numpy(images).to(device),
+            torch.from_numpy(split.labels).to(device),
+            torch.from_numpy(split.bias_code(bias_code, num_colors)).to(device),
+            torch.from_numpy(split.bias).to(device),
+            channels_last=channels_last,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        x: np.ndarray,
+        y: np.ndarray,
+        groups: np.ndarray,
+        num_groups: int,
+        device: str | torch.device = "cpu",
+    ) -> TensorSplit:
+        """Float features x with class indices y and the bias as a group index per row
+        (c is its one-hot code)."""
+        b = torch.as_tensor(np.asarray(groups, dtype=np.int64))
+        return cls(
+            torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32)).to(device),
+            torch.as_tensor(np.asarray(y, dtype=np.int64)).to(device),
+            torch.nn.functional.one_hot(b, num_groups).float().to(device),
+            b.to(device),
+        )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -48,7 +85,9 @@ class TensorSplit:
         return self.codes.shape[1]
 
     def batch(self, idx: torch.Tensor) -> Batch:
-        x = self.images[idx].float().div_(255.0).contiguous(memory_format=self.memory_format)
+        x = self.x[idx]
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0).contiguous(memory_format=self.memory_format)
         return Batch(x=x, y=self.labels[idx], c=self.codes[idx], b=self.bias[idx])
 
     def batches(
@@ -59,7 +98,11 @@ class TensorSplit:
         generator: torch.Generator | None = None,
         drop_last: bool = False,
         weights: torch.Tensor | None = None,
+        min_last: int = 0,
     ) -> Iterator[Batch]:
+        """Minibatches in a seeded order: a shuffle, n weighted draws with replacement
+        (`weights`), or the stored order. A last batch smaller than `min_last` joins the
+        one before it (in-batch shuffles of the MI estimators need more than a few rows)."""
         n = len(self)
         if weights is not None:  # n draws with replacement, probability ~ weights
             dev = generator.device if generator is not None else weights.device
@@ -70,5 +113,15 @@ class TensorSplit:
         else:
             order = torch.arange(n, device=self.labels.device)
         stop = n - n % batch_size if drop_last and n >= batch_size else n
-        for s in range(0, stop, batch_size):
-            yield self.batch(order[s : s + batch_size])
+        starts = list(range(0, stop, batch_size))
+        if len(starts) > 1 and stop - starts[-1] < min_last:
+            starts.pop()  # the remainder joins the previous batch
+        for i, s in enumerate(starts):
+            end = starts[i + 1] if i + 1 < len(starts) else stop
+            yield self.batch(order[s:end])
+
+    def num_batches(self, batch_size: int, min_last: int = 0) -> int:
+        """How many minibatches `batches` yields (drop_last off)."""
+        n = len(self)
+        k = -(-n // batch_size)
+        return k - 1 if k > 1 and n - (k - 1) * batch_size < min_last else k

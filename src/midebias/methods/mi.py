@@ -201,7 +201,7 @@ class MIDebias(Method):
         return balancing_weights(
             c,
             y,
-            num_classes=self.model.head.out_features,
+            num_classes=self.model.num_classes,
             min_prob=self.settings.balance_min,
             seed=seed,
         )

@@ -1,5 +1,12 @@
 """Networks: an encoder producing the representation z and a classifier head on z."""
 
-from midebias.models.digits import MODELS, Classifier, PaperDigitNet, SimpleConvNet, make_model
+from midebias.models.digits import (
+    MODELS,
+    Classifier,
+    PaperDigitNet,
+    SimpleConvNet,
+    TabularMLP,
+    make_model,
+)
 
-__all__ = ["Classifier", "PaperDigitNet", "SimpleConvNet", "MODELS", "make_model"]
+__all__ = ["Classifier", "PaperDigitNet", "SimpleConvNet", "TabularMLP", "MODELS", "make_model"]

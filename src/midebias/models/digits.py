@@ -1,4 +1,5 @@
-"""Digit networks used by the image benchmarks. Each exposes z = encoder(x)."""
+"""The networks: digit networks for the image benchmarks, an MLP for feature vectors.
+Each exposes z = encoder(x)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ class Classifier(nn.Module):
     """encoder: x -> z, head: z -> logits. Methods reach z through `features`."""
 
     z_dim: int
+    num_classes: int
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, z_dim: int):
+    def __init__(self, encoder: nn.Module, head: nn.Module, z_dim: int, num_classes: int):
         super().__init__()
         self.encoder = encoder
         self.head = head
         self.z_dim = z_dim
+        self.num_classes = num_classes
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
@@ -45,7 +48,7 @@ class PaperDigitNet(Classifier):
             nn.Linear(512, z_dim),
             nn.ReLU(),
         )
-        super().__init__(encoder, nn.Linear(z_dim, num_classes), z_dim)
+        super().__init__(encoder, nn.Linear(z_dim, num_classes), z_dim, num_classes)
 
 
 def _conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
@@ -61,16 +64,29 @@ class SimpleConvNet(Classifier):
         for cin, cout in [(in_channels, 16), (16, 32), (32, 64), (64, 128)]:
             layers += _conv_bn_relu(cin, cout)
         encoder = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        super().__init__(encoder, nn.Linear(128, num_classes), 128)
+        super().__init__(encoder, nn.Linear(128, num_classes), 128, num_classes)
 
 
-MODELS = {"paper-digits": PaperDigitNet, "simple-conv": SimpleConvNet}
+class TabularMLP(Classifier):
+    """For feature vectors: encoder Linear-ReLU-Linear (z, no activation), head
+    Linear-ReLU-Linear (the network of the scikit-learn estimator and the tabular runs)."""
+
+    def __init__(self, in_features: int, num_classes: int = 2, z_dim: int = 8, hidden: int = 64):
+        encoder = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, z_dim))
+        head = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        super().__init__(encoder, head, z_dim, num_classes)
 
 
-def make_model(name: str, in_channels: int = 3, num_classes: int = 10) -> Classifier:
-    """Build a registered network by name."""
+MODELS = {"paper-digits": PaperDigitNet, "simple-conv": SimpleConvNet, "mlp": TabularMLP}
+
+
+def make_model(name: str, num_classes: int = 10, *, in_channels: int = 3, **kw) -> Classifier:
+    """Build a registered network by name (`in_features` for "mlp", `in_channels` for the
+    image networks)."""
     try:
         cls = MODELS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
-    return cls(in_channels=in_channels, num_classes=num_classes)
+    if cls is TabularMLP:
+        return cls(num_classes=num_classes, **kw)
+    return cls(in_channels=in_channels, num_classes=num_classes, **kw)

@@ -37,18 +37,21 @@ class TrainConfig:
     benchmark: str = "colored-mnist"
     strength: float | None = None  # sigma^2 (colored-mnist) or rho (biased-mnist)
     method: str = "vanilla"
-    epochs: int = 10
+    epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None
     seed: int = 0
-    train_size: int | None = None
+    train_size: int | None = None  # images only
     val_fraction: float = 0.1
     model: str | None = None
-    bias_code: str | None = None  # paper | index | rgb
+    bias_code: str | None = None  # images: paper | index | rgb
     #: The method's settings: a mapping of the values to change (before `resolve`), then
     #: the method's Settings instance with every value (after).
     settings: Any = field(default_factory=dict)
-    source: str = "mnist"  # mnist | demo (embedded subset)
+    source: str = "mnist"  # images: mnist | demo (embedded subset)
+    sensitive: str | None = None  # tabular: the attribute s (default: the benchmark's)
+    include_sensitive: bool = False  # tabular: keep s's column(s) among the features
+    split_seed: int = 0  # tabular: seed of the data split
     data_dir: str | None = None
     device: str = "cpu"
     audit: bool = True
@@ -57,26 +60,25 @@ class TrainConfig:
     channels_last: bool = False  # NHWC memory format for the network and its inputs
 
     def resolve(self) -> TrainConfig:
-        """Fill benchmark defaults and check every value; raises ValueError with the reason."""
-        from midebias.datasets.base import BIAS_CODES
-        from midebias.datasets.registry import IMAGE_BENCHMARKS
+        """Fill benchmark defaults and check every value; raises ValueError with the reason
+        (a midebias.methods.settings.SettingError for the method's settings)."""
+        from midebias.datasets.registry import BENCHMARKS
         from midebias.methods import get_method
         from midebias.models import MODELS
 
-        if self.benchmark not in IMAGE_BENCHMARKS:
-            known = ", ".join(IMAGE_BENCHMARKS)
+        if self.benchmark not in BENCHMARKS:
+            known = ", ".join(BENCHMARKS)
             raise ValueError(f"unknown benchmark {self.benchmark!r}; choose one of {known}")
-        spec = IMAGE_BENCHMARKS[self.benchmark]
+        spec = BENCHMARKS[self.benchmark]
         c = dataclasses.replace(self)
-        c.strength = spec.default_strength if c.strength is None else float(c.strength)
+        c.epochs = spec.epochs if c.epochs is None else c.epochs
         c.batch_size = spec.batch_size if c.batch_size is None else c.batch_size
         c.lr = spec.lr if c.lr is None else c.lr
         c.model = spec.model if c.model is None else c.model
-        c.bias_code = spec.bias_code if c.bias_code is None else c.bias_code
-        if spec.bias_setting == "bias_var" and not 0 < c.strength <= 1:
-            raise ValueError(f"--bias-var must be in (0, 1], got {c.strength}")
-        if spec.bias_setting == "rho" and not 0 <= c.strength <= 1:
-            raise ValueError(f"--rho must be in [0, 1], got {c.strength}")
+        if spec.kind == "image":
+            c._resolve_image(spec)
+        else:
+            c._resolve_tabular(spec)
         if c.epochs < 1:
             raise ValueError(f"--epochs must be at least 1, got {c.epochs}")
         if c.batch_size < 2:
@@ -87,36 +89,85 @@ class TrainConfig:
             raise ValueError(f"--seed must be >= 0, got {c.seed}")
         if c.eval_every < 1:
             raise ValueError(f"--eval-every must be at least 1, got {c.eval_every}")
-        if c.train_size is not None and c.train_size < 1:
-            raise ValueError(f"--train-size must be positive, got {c.train_size}")
         if not 0 < c.val_fraction < 1:
             raise ValueError(f"--val-fraction must be in (0, 1), got {c.val_fraction}")
         if c.model not in MODELS:
             raise ValueError(f"unknown model {c.model!r}; choose one of {', '.join(MODELS)}")
-        if c.bias_code not in BIAS_CODES:
-            raise ValueError(
-                f"unknown bias code {c.bias_code!r}; choose one of {', '.join(BIAS_CODES)}"
-            )
-        if c.source not in ("mnist", "demo"):
-            raise ValueError(f"unknown source {c.source!r}; choose 'mnist' or 'demo'")
-        if c.train_size is not None:
-            from midebias.datasets.registry import max_train_size
-
-            most = max_train_size(c.source, c.val_fraction)
-            if c.train_size > most:
-                raise ValueError(
-                    f"--train-size {c.train_size} is more than the {most} training images "
-                    f"of --source {c.source} (after holding out --val-fraction {c.val_fraction})"
-                )
         c.device = check_device(c.device)
         method = get_method(c.method)
-        if getattr(method, "needs_categorical_bias", False) and c.bias_code == "rgb":
+        if method.needs_categorical_bias and c.bias_code == "rgb":
             raise ValueError(
                 f"--bias-code rgb is continuous; method {c.method!r} needs a categorical "
                 "bias code (paper or index)"
             )
         c.settings = method.Settings.resolve(c.settings)  # SettingError (a ValueError) if bad
         return c
+
+    def _resolve_image(self, spec) -> None:
+        from midebias.datasets.base import BIAS_CODES
+
+        self.strength = spec.default_strength if self.strength is None else float(self.strength)
+        self.bias_code = spec.bias_code if self.bias_code is None else self.bias_code
+        if spec.bias_setting == "bias_var" and not 0 < self.strength <= 1:
+            raise ValueError(f"--bias-var must be in (0, 1], got {self.strength}")
+        if spec.bias_setting == "rho" and not 0 <= self.strength <= 1:
+            raise ValueError(f"--rho must be in [0, 1], got {self.strength}")
+        if self.train_size is not None and self.train_size < 1:
+            raise ValueError(f"--train-size must be positive, got {self.train_size}")
+        if self.model == "mlp":
+            raise ValueError(f"--model mlp is for feature vectors, not {self.benchmark}")
+        if self.bias_code not in BIAS_CODES:
+            raise ValueError(
+                f"unknown bias code {self.bias_code!r}; choose one of {', '.join(BIAS_CODES)}"
+            )
+        if self.source not in ("mnist", "demo"):
+            raise ValueError(f"unknown source {self.source!r}; choose 'mnist' or 'demo'")
+        if self.train_size is not None:
+            from midebias.datasets.registry import max_train_size
+
+            most = max_train_size(self.source, self.val_fraction)
+            if self.train_size > most:
+                raise ValueError(
+                    f"--train-size {self.train_size} is more than the {most} training images "
+                    f"of --source {self.source} (after holding out --val-fraction "
+                    f"{self.val_fraction})"
+                )
+        wrong = [
+            flag
+            for flag, given in (
+                ("--sensitive", self.sensitive is not None),
+                ("--include-sensitive", self.include_sensitive),
+                ("--split-seed", self.split_seed != 0),
+            )
+            if given
+        ]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} apply to the tabular benchmarks")
+
+    def _resolve_tabular(self, spec) -> None:
+        wrong = [
+            flag
+            for flag, given in (
+                ("--bias-var/--rho", self.strength is not None),
+                ("--train-size", self.train_size is not None),
+                ("--bias-code", self.bias_code is not None),
+                ("--source", self.source != "mnist"),
+                ("--channels-last", self.channels_last),
+            )
+            if given
+        ]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} apply to image benchmarks, not {self.benchmark}")
+        if self.model != "mlp":
+            raise ValueError(f"--model {self.model}: {self.benchmark} takes the mlp")
+        self.sensitive = spec.sensitive if self.sensitive is None else self.sensitive
+        if self.sensitive not in spec.sensitive_choices:
+            raise ValueError(
+                f"--sensitive {self.sensitive} is not available for {self.benchmark}; choose "
+                f"one of {', '.join(spec.sensitive_choices)}"
+            )
+        if self.split_seed < 0:
+            raise ValueError(f"--split-seed must be >= 0, got {self.split_seed}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,4 +1,8 @@
-"""The training loop: one function, every method plugged in through `Method`."""
+"""The training loop: one function (`fit`), every method plugged in through `Method`.
+
+`train` runs one benchmark from a TrainConfig (data, network, method, run folder, final
+metrics) around `fit`; the scikit-learn estimator calls `fit` directly on its own data.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,20 @@ import os
 import signal
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from midebias.datasets.base import BenchmarkData, bias_code_groups
-from midebias.datasets.registry import IMAGE_BENCHMARKS, load_benchmark
+from midebias.datasets.base import bias_code_groups
+from midebias.datasets.registry import BENCHMARKS, load_benchmark
 from midebias.datasets.tensors import TensorSplit
-from midebias.evaluation.metrics import accuracy
-from midebias.methods import get_method
-from midebias.models import make_model
+from midebias.evaluation.metrics import accuracy, embed
+from midebias.methods import Method, get_method
+from midebias.models import Classifier, make_model
 from midebias.training.config import TrainConfig
 from midebias.training.run import RunDir
 
@@ -27,7 +33,136 @@ class TrainingError(RuntimeError):
     """Training diverged or cannot go on; the message says what to change."""
 
 
-def build_data(cfg: TrainConfig) -> BenchmarkData:
+def fit(
+    method: Method,
+    train_split: TensorSplit,
+    *,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    method_generator: torch.Generator | None = None,
+    evaluate: Callable[[int], dict[str, Any]] | None = None,
+    run: RunDir | None = None,
+    checkpoint_extra: dict[str, Any] | None = None,
+    saved: dict[str, Any] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    min_last: int = 0,
+    progress: bool = False,
+    desc: str = "",
+) -> tuple[list[dict[str, Any]], float]:
+    """Train `method` for `epochs` passes over `train_split`; return (one record per epoch,
+    training seconds).
+
+    `generator` draws the data order (and, when `method_generator` is None, the method's
+    own draws). `evaluate(epoch)` adds numbers to the epoch's record (or returns {}).
+    With `run`, a checkpoint holding everything needed to continue (plus
+    `checkpoint_extra`) is written after every epoch, then its log line. `saved` (a
+    checkpoint) continues such a run: same state, same draws. `on_epoch(record)` is called
+    after each epoch. A last batch under `min_last` samples joins the one before it.
+    """
+    method_generator = method_generator or generator
+    model = method.model
+    device = train_split.labels.device
+    weights = method.sample_weights(train_split.codes, train_split.labels)
+
+    def epoch_batches():
+        return train_split.batches(
+            batch_size, shuffle=True, generator=generator, weights=weights, min_last=min_last
+        )
+
+    steps = train_split.num_batches(batch_size, min_last)
+    records: list[dict[str, Any]] = []
+    train_seconds = 0.0
+    first_epoch = 1
+    if saved is not None:  # continue after the last checkpoint: same state, same draws
+        method.load_state_dict(saved["method"])
+        generator.set_state(saved["rng"]["data"])
+        if method_generator is not generator and saved["rng"]["method"] is not None:
+            method_generator.set_state(saved["rng"]["method"])
+        torch.set_rng_state(saved["rng"]["torch"])
+        records = list(saved["history"])
+        train_seconds = float(saved["train_seconds"])
+        first_epoch = int(saved["epoch"]) + 1
+        if run:
+            run.rewrite_log(records)  # drops any epoch logged after the checkpoint
+
+    for epoch in range(first_epoch, epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        sums: dict[str, Any] = defaultdict(float)
+        for k, v in method.start_epoch(epoch_batches).items():
+            sums["start_" + k] = v
+        bar = tqdm(
+            epoch_batches(),
+            total=steps,
+            desc=f"{desc} epoch {epoch}/{epochs}",
+            disable=not progress,
+            leave=False,
+            unit="batch",
+        )
+        for batch in bar:
+            for k, v in method.update(batch).items():
+                sums[k] = sums[k] + v  # tensors stay on the device: no sync per step
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # time the GPU's work, not only its queueing
+        seconds = time.perf_counter() - t0
+        train_seconds += seconds
+        losses = {k: float(v) / (1 if k.startswith("start_") else steps) for k, v in sums.items()}
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            raise TrainingError(
+                f"training diverged at epoch {epoch}: {', '.join(bad)} became NaN or infinite. "
+                "Lower the learning rate (or the method's lambda_) and try again."
+            )
+        record = {"epoch": epoch, "seconds": seconds, "losses": losses}
+        if evaluate is not None:
+            record.update(evaluate(epoch))
+        records.append(record)
+        if run:
+            # Checkpoint first, then log: a crash in between only loses a log line that
+            # resuming writes again from the checkpoint's history.
+            method_state = method.state_dict()
+            run.save_checkpoint(
+                {
+                    **(checkpoint_extra or {}),
+                    "epoch": epoch,
+                    **method_state["modules"],  # top-level networks, as `audit` reads them
+                    "method": method_state,
+                    "rng": {
+                        "data": generator.get_state(),
+                        "method": (
+                            None if method_generator is generator else method_generator.get_state()
+                        ),
+                        "torch": torch.get_rng_state(),
+                    },
+                    "history": records,
+                    "train_seconds": train_seconds,
+                }
+            )
+            run.log_epoch(record)
+            _crash_hook(epoch)
+        if on_epoch is not None:
+            on_epoch(record)
+    model.eval()
+    return records, train_seconds
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+def build_data(cfg: TrainConfig):
+    """The benchmark's data: BenchmarkData (images) or TabularData (cfg resolved)."""
+    if BENCHMARKS[cfg.benchmark].kind == "tabular":
+        from midebias.datasets.tabular import load_tabular
+
+        return load_tabular(
+            cfg.benchmark,
+            cfg.sensitive,
+            seed=cfg.split_seed,
+            data_dir=cfg.data_dir,
+            include_sensitive=cfg.include_sensitive,
+            val_fraction=cfg.val_fraction,
+        )
     return load_benchmark(
         cfg.benchmark,
         strength=cfg.strength,
@@ -39,11 +174,46 @@ def build_data(cfg: TrainConfig) -> BenchmarkData:
     )
 
 
+class _Setup:
+    """What a benchmark gives the loop: tensor splits, the bias code's groups, a network."""
+
+    def __init__(self, cfg: TrainConfig, data, device: torch.device):
+        spec = BENCHMARKS[cfg.benchmark]
+        self.kind = spec.kind
+        if spec.kind == "tabular":
+            groups = int(max(data.s_train.max(), data.s_val.max(), data.s_test.max())) + 1
+            self.splits = {
+                k: TensorSplit.from_arrays(*data.split(k), groups, device)
+                for k in ("train", "val", "test")
+            }
+            self.c_groups = [groups]
+            self.num_classes = int(max(data.y_train.max(), data.y_test.max())) + 1
+            self.model_kw = {
+                "in_features": data.X_train.shape[1],
+                "z_dim": spec.z_dim,
+                "hidden": spec.hidden,
+            }
+            self.min_last = cfg.batch_size // 2
+            self.settings = {"sensitive": cfg.sensitive, **data.info}
+        else:
+            self.splits = {
+                k: TensorSplit.from_images(
+                    s, cfg.bias_code, data.num_colors, device, cfg.channels_last
+                )
+                for k, s in data.splits.items()
+            }
+            self.c_groups = bias_code_groups(cfg.bias_code, data.num_colors)
+            self.num_classes = data.num_classes
+            self.model_kw = {"in_channels": 3}
+            self.min_last = 0
+            self.settings = data.settings
+
+
 def train(
     config: TrainConfig,
     out: str | Path | None = None,
     *,
-    data: BenchmarkData | None = None,
+    data=None,
     overwrite: bool = False,
     resume: bool = False,
     history: list[dict] | None = None,
@@ -65,22 +235,19 @@ def train(
         RunDir.check_free(out, overwrite)  # fail before the data work, not after
     if data is None:
         data = build_data(cfg)
+    device = torch.device(cfg.device)
+    setup = _Setup(cfg, data, device)
     run = None
     if out is not None and resume:
         run = RunDir.reopen(out)
     elif out is not None:
         run = RunDir(out, overwrite=overwrite)
         run.write_json(
-            "config.json", {**cfg.to_dict(), "label": label or cfg.method, "data": data.settings}
+            "config.json", {**cfg.to_dict(), "label": label or cfg.method, "data": setup.settings}
         )
 
     try:  # set up; a failure here leaves any earlier run in `out` as it was
-        device = torch.device(cfg.device)
-        splits = {
-            k: TensorSplit(s, cfg.bias_code, data.num_colors, device, cfg.channels_last)
-            for k, s in data.splits.items()
-        }
-        train_split = splits["train"]
+        splits = setup.splits
         gen = torch.Generator().manual_seed(cfg.seed)  # data order (and, on CPU, methods' draws)
         # On a GPU the methods draw their shuffles there: no host-to-device copy (sync) per draw.
         method_gen = gen
@@ -88,14 +255,14 @@ def train(
             method_gen = torch.Generator(device=device).manual_seed(cfg.seed)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(cfg.seed)
-            model = make_model(cfg.model, in_channels=3, num_classes=data.num_classes).to(device)
+            model = make_model(cfg.model, setup.num_classes, **setup.model_kw).to(device)
             if cfg.channels_last:
                 model.to(memory_format=torch.channels_last)
             method = get_method(cfg.method)(
                 model,
                 lr=cfg.lr,
-                c_dim=train_split.c_dim,
-                c_groups=bias_code_groups(cfg.bias_code, data.num_colors),
+                c_dim=splits["train"].c_dim,
+                c_groups=setup.c_groups,
                 settings=cfg.settings,
                 generator=method_gen,
             )
@@ -106,108 +273,106 @@ def train(
     if run:
         run.commit()
 
-    weights = method.sample_weights(train_split.codes, train_split.labels)
-
-    def epoch_batches():
-        return train_split.batches(cfg.batch_size, shuffle=True, generator=gen, weights=weights)
-
-    steps = math.ceil(len(train_split) / cfg.batch_size)
     eval_names = [k for k in splits if k != "train"]
-    train_seconds = 0.0
-    record: dict[str, Any] = {}
-    records: list[dict[str, Any]] = []
-    first_epoch = 1
-    if saved is not None:  # continue after the last checkpoint: same state, same draws
-        method.load_state_dict(saved["method"])
-        gen.set_state(saved["rng"]["data"])
-        if method_gen is not gen and saved["rng"]["method"] is not None:
-            method_gen.set_state(saved["rng"]["method"])
-        torch.set_rng_state(saved["rng"]["torch"])
-        records = list(saved["history"])
-        record = records[-1]
-        train_seconds = float(saved["train_seconds"])
-        first_epoch = int(saved["epoch"]) + 1
-        run.rewrite_log(records)  # drops any epoch logged after the checkpoint
-        if history is not None:
-            history.extend(records)
 
-    for epoch in range(first_epoch, cfg.epochs + 1):
-        model.train()
-        t0 = time.perf_counter()
-        sums: dict[str, Any] = defaultdict(float)
-        for k, v in method.start_epoch(epoch_batches).items():
-            sums["start_" + k] = v
-        bar = tqdm(
-            epoch_batches(),
-            total=steps,
-            desc=f"{cfg.method} epoch {epoch}/{cfg.epochs}",
-            disable=not cfg.progress,
-            leave=False,
-            unit="batch",
-        )
-        for batch in bar:
-            for k, v in method.update(batch).items():
-                sums[k] = sums[k] + v  # tensors stay on the device: no sync per step
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)  # time the GPU's work, not only its queueing
-        seconds = time.perf_counter() - t0
-        train_seconds += seconds
-        losses = {k: float(v) / (1 if k.startswith("start_") else steps) for k, v in sums.items()}
-        bad = [k for k, v in losses.items() if not math.isfinite(v)]
-        if bad:
-            raise TrainingError(
-                f"training diverged at epoch {epoch}: {', '.join(bad)} became NaN or infinite. "
-                "Lower --lr (or the method's lambda) and try again."
-            )
-        record = {"epoch": epoch, "seconds": seconds, "losses": losses}
-        if epoch % cfg.eval_every == 0 or epoch == cfg.epochs:
-            record.update({f"{k}_accuracy": accuracy(model, splits[k]) for k in eval_names})
-        records.append(record)
-        if run:
-            # Checkpoint first, then log: a crash in between only loses a log line that
-            # resuming writes again from the checkpoint's history.
-            method_state = method.state_dict()
-            run.save_checkpoint(
-                {
-                    "config": cfg.to_dict(),
-                    "epoch": epoch,
-                    **method_state["modules"],  # top-level networks, as `audit` reads them
-                    "method": method_state,
-                    "rng": {
-                        "data": gen.get_state(),
-                        "method": None if method_gen is gen else method_gen.get_state(),
-                        "torch": torch.get_rng_state(),
-                    },
-                    "history": records,
-                    "train_seconds": train_seconds,
-                }
-            )
-            run.log_epoch(record)
-            _crash_hook(epoch)
-        if history is not None:
-            history.append(record)
+    def evaluate(epoch: int) -> dict[str, Any]:
+        if epoch % cfg.eval_every and epoch != cfg.epochs:
+            return {}
+        out = {f"{k}_accuracy": accuracy(model, splits[k]) for k in eval_names}
+        if setup.kind == "tabular":
+            from midebias.evaluation.fairness import group_metrics
 
+            val = splits["val"]
+            pred = _predict(model, val)
+            out["val_demographic_parity_difference"] = group_metrics(
+                val.labels.cpu().numpy(), pred, val.bias.cpu().numpy()
+            )["demographic_parity_difference"]
+        return out
+
+    records, train_seconds = fit(
+        method,
+        splits["train"],
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        generator=gen,
+        method_generator=method_gen,
+        evaluate=evaluate,
+        run=run,
+        checkpoint_extra={"config": cfg.to_dict()},
+        saved=saved,
+        on_epoch=history.append if history is not None else None,
+        min_last=setup.min_last,
+        progress=cfg.progress,
+        desc=cfg.method,
+    )
+    if history is not None and saved is not None:
+        history[:0] = records[: int(saved["epoch"])]
+    record = records[-1]
     metrics: dict[str, Any] = {
         "benchmark": cfg.benchmark,
         "method": cfg.method,
         "seed": cfg.seed,
         "epochs": cfg.epochs,
-        IMAGE_BENCHMARKS[cfg.benchmark].bias_setting: cfg.strength,
-        "train_size": len(train_split),
+        "train_size": len(splits["train"]),
         "seconds_per_epoch": train_seconds / cfg.epochs,
-        "train_accuracy": accuracy(model, train_split),
+        "train_accuracy": accuracy(model, splits["train"]),
         **{k: v for k, v in record.items() if k.endswith("_accuracy")},
         "final_losses": record["losses"],
         **method.train_metrics(),
     }
-    if cfg.audit:
-        from midebias.evaluation.leakage import leakage_audit
+    if setup.kind == "tabular":
+        metrics.update(_tabular_metrics(cfg, model, data, splits))
+    else:
+        metrics[BENCHMARKS[cfg.benchmark].bias_setting] = cfg.strength
+        if cfg.audit:
+            from midebias.evaluation.leakage import leakage_audit
 
-        metrics.update(leakage_audit(model, splits, seed=cfg.seed))
+            metrics.update(leakage_audit(model, splits, seed=cfg.seed))
     if run:
         run.write_json("metrics.json", metrics)
         run.finish()
     return metrics
+
+
+@torch.inference_mode()
+def _predict(model: Classifier, split: TensorSplit) -> np.ndarray:
+    model.eval()
+    return torch.cat([model(b.x).argmax(1).cpu() for b in split.batches(4096)]).numpy()
+
+
+class _Fitted:
+    """A trained network behind predict/transform on feature arrays (for fairness_report)."""
+
+    def __init__(self, model: Classifier, device: torch.device):
+        self.model, self.device = model, device
+
+    def _split(self, X) -> TensorSplit:
+        n = len(X)
+        zeros = np.zeros(n, dtype=np.int64)
+        return TensorSplit.from_arrays(X, zeros, zeros, 1, self.device)
+
+    def predict(self, X) -> np.ndarray:
+        return _predict(self.model, self._split(X))
+
+    def transform(self, X) -> np.ndarray:
+        return embed(self.model, self._split(X), batch_size=4096).numpy()
+
+
+def _tabular_metrics(cfg: TrainConfig, model: Classifier, data, splits) -> dict[str, Any]:
+    """Fairness report of the test split (plain names and test_ prefix) and the val split
+    (val_ prefix): accuracy, demographic parity and equalised odds differences, and (with
+    audit) the probe accuracy and post-hoc MI of s from z."""
+    from midebias.evaluation.fairness import fairness_report
+
+    fitted = _Fitted(model, splits["train"].labels.device)
+    val = fairness_report(fitted, data, "val", seed=cfg.seed, probe=False, mi=False)
+    test = fairness_report(fitted, data, "test", seed=cfg.seed, probe=cfg.audit, mi=cfg.audit)
+    return {
+        "sensitive": cfg.sensitive,
+        **test,
+        **{f"val_{k}": v for k, v in val.items()},
+        **{f"test_{k}": v for k, v in test.items()},
+    }
 
 
 def _crash_hook(epoch: int) -> None:

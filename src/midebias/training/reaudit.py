@@ -31,7 +31,7 @@ def reaudit_run(path: str | Path) -> dict[str, float]:
     model.load_state_dict(
         state["model"] if "model" in state else state["method"]["modules"]["model"]
     )
-    split = TensorSplit(data["test"], cfg["bias_code"], data.num_colors)
+    split = TensorSplit.from_images(data["test"], cfg["bias_code"], data.num_colors)
     audit = leakage_audit(model, {"test": split}, seed=cfg["seed"])
     metrics.update(audit)
     (path / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
