@@ -429,9 +429,19 @@ in [debiasing.md](debiasing.md).
     sel = adult["val_selected"]["mi"]
     add(
         f"Targets (accuracy >= {t['accuracy']:g}, DP <= {t['dp']:g}, probe within "
-        f"{t['probe_gap']:g} of the majority rate) met on test by: {meets}. Selected on "
-        f"validation DP alone, mi's lambda would be {sel['weight']:g} (test DP "
+        f"{t['probe_gap']:g} of the majority rate) met on test by: {meets}. Chosen on "
+        f"validation alone (the most accurate setting with validation DP <= {t['dp']:g}), "
+        f"mi's lambda would be {sel['weight']:g} (test DP "
         f"{sel['test_demographic_parity_difference']:.3f}).\n"
+    )
+    dom = "; ".join(
+        f"{point}: " + (", ".join(f"{m['method']} {m['weight']:g}" for m in ms) or "none")
+        for point, ms in adult["dominating"].items()
+    )
+    add(
+        "Settings that dominate (at least the accuracy, at most the DP of) each published "
+        "(accuracy, DP) point of the FAIR reimplementation "
+        f"([protocols.md](protocols.md#adult-and-german-fairness)): {dom}.\n"
     )
     add(f"![Adult]({REL}/fairness/adult.png)\n")
     add(
