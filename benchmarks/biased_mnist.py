@@ -1,11 +1,11 @@
 """Biased MNIST (ReBias rho protocol): all methods at rho .999/.997/.995/.990, printed under
 the published rows of Bahng et al. 2020 and Tartaglione et al. 2021 (labelled: published
-vs measured here).
+vs measured here; docs/protocols.md cites them, docs/results.md has our runs).
 
-ReBias trains SimpleConvNet for 80 epochs on 60,000 digits; one such epoch costs about
-15 minutes on a 2-core CPU (4.4 s per step of 256, measured), so the CPU schedule (default)
-trains the paper's digit network (--model paper-digits) on 10,000 digits for 5 epochs, and
-`--full` runs the ReBias schedule (SimpleConvNet, all digits, 80 epochs) for a GPU.
+ReBias trains SimpleConvNet for 80 epochs on 60,000 digits, far too slow for a small CPU,
+so the CPU schedule (default) trains the paper's digit network (--model paper-digits) on
+10,000 digits for 5 epochs, and `--full` runs the ReBias schedule (SimpleConvNet, all
+digits, 80 epochs) for a GPU.
 
     python benchmarks/biased_mnist.py --methods vanilla mi:best blindeye lnl:stable
 """

@@ -1,7 +1,7 @@
 """Reproduce the paper's Colored MNIST table: methods x sigma^2, mean +- std over seeds.
 
-CPU schedule (default): 10,000 training digits, 5 epochs, batch 128, Adam 1e-3 (see the
-README for the numbers it produced). `--full` is the paper's scale for a GPU: all 54,000
+CPU schedule (default): 10,000 training digits, 5 epochs, batch 128, Adam 1e-3 (the numbers
+it produced: docs/results.md). `--full` is the paper's scale for a GPU: all 54,000
 training digits, 100 epochs, seeds 0-2. Writes one run folder per run under --out, a
 summary.json, a table, and accuracy-vs-sigma^2.png.
 

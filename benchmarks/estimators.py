@@ -45,7 +45,7 @@ from midebias.estimators import (
 FULL_DIMS = (1, 5, 10, 20)
 FULL_MIS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0)
 # Quick: low, moderate and high MI in one dimension, moderate MI spread over 20, and the
-# two mixtures; fewer steps. About 1.5 minutes on 2 idle CPU cores.
+# two mixtures; fewer steps: a few minutes on a small CPU.
 QUICK_GAUSSIANS = ((1, 0.1), (1, 2.0), (1, 8.0), (20, 2.0))
 # (k classes, d dims, separation): low-d easy, and a 64-d z like the digits encoder's.
 FULL_MIXTURES = ((4, 3, 2.0), (10, 64, 1.5), (10, 64, 3.0))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything this project measures on a GPU, in one command (6.4 minutes on one H200 with the
-# stage limits below, plus at most 2 for the compile check added since):
+# Everything this project measures on a GPU, in one command (a few minutes on one H200 with
+# the stage limits below; benchmarks/results/gpu/NOTES.md has the last run):
 #
 #     bash benchmarks/gpu.sh [OUT_DIR]        # default benchmarks/results/gpu
 #
@@ -55,7 +55,7 @@ timeout "$SPEED_S" $PY benchmarks/speed.py --device "$DEVICE" --configs $SPEED_C
     --train-size "$SPEED_SIZE" --epochs "$SPEED_EPOCHS" --out "$OUT/speed.json" \
     >"$OUT/speed.log" 2>&1
 echo "speed exit $?"
-# Does torch.compile pay on this card? (not yet run on a GPU here; 1.2x slower on the CPU)
+# Does torch.compile pay on this card? (not yet run on a GPU here; CPU: docs/results.md)
 timeout 120 $PY benchmarks/compile_check.py --device "$DEVICE" --out "$OUT/compile.json" \
     >"$OUT/compile.log" 2>&1
 echo "compile check exit $?"

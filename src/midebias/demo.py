@@ -12,8 +12,8 @@ from midebias.report import format_table
 from midebias.training import RunDir, TrainConfig, train
 
 #: Per-method demo settings on ~5,400 training digits. Methods without an entry train with
-#: their defaults. The default list (vanilla and mi side by side) runs in under 3 minutes on
-#: 2 CPU cores; `--methods vanilla mi blindeye lnl` adds the adversarial peers.
+#: their defaults. The default list is vanilla and mi side by side; `--methods vanilla mi
+#: blindeye lnl` adds the adversarial peers.
 DEMO_PRESETS: dict[str, dict] = {"vanilla": {}, "mi": {}}
 DEFAULT_METHODS = ["vanilla", "mi"]
 DEFAULT_EPOCHS = 3

@@ -15,8 +15,7 @@ clipping, applied in representation space).
 
 T sees z standardised with running (detached) means and variances: an invertible affine
 map, so the MI is unchanged, but the critic trains several times faster on ReLU features
-whose scale drifts during training (measured: a conditional DV critic on a trained digit
-encoder's z reached 0.55 nats after 300 steps standardised, 0.05 raw).
+whose scale drifts during training (benchmarks/results/mi-search/NOTES.md).
 """
 
 from __future__ import annotations
@@ -56,7 +55,7 @@ class MIPenalty(nn.Module):
         normalize: standardise z for T with running statistics (see module doc).
         floor: descend max(I_hat, 0) instead of I_hat. The true MI is never negative, so a
             negative estimate is the critic's error; descending it only teaches the encoder
-            to fool the critic (measured: estimates of -1.2 nats and a collapsed CE).
+            to fool the critic (benchmarks/results/mi-search/NOTES.md).
         generator: torch.Generator for the estimator's shuffles (reproducibility).
         check_finite: refuse z or c holding NaN or inf (one device sync per call).
 

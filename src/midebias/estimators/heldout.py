@@ -62,7 +62,7 @@ def _standardise(a: np.ndarray, train: np.ndarray, squash: bool = True) -> np.nd
     then squash tails with arcsinh. Both are invertible per column, so the MI is unchanged;
     the squashing keeps held-out values of a column that was (nearly) constant on the train
     part, e.g. a rarely firing ReLU unit, from reaching the critic as values in the
-    thousands, where its exp(T) term ruined DV/MINE estimates (measured: -16 nats).
+    thousands, where its exp(T) term ruined DV/MINE estimates (large negative values).
     CLUB is not squashed: its value depends on how well a Gaussian q fits the data as is."""
     mean = a[train].mean(axis=0)
     std = a[train].std(axis=0)
@@ -368,7 +368,7 @@ def estimate_mi(
         categorical: force (True) or forbid (False) treating ``y`` as class labels.
         num_threads: torch CPU threads while fitting, restored afterwards. 1 by default:
             the critic is small, so thread synchronisation costs more than it saves, and
-            on a loaded machine far more (10x slower with 2 threads on 2 busy cores).
+            on a loaded machine far more.
             None keeps torch's current setting.
         **estimator_kw: passed to the estimator (e.g. ``critic="separable"``).
 
