@@ -41,3 +41,12 @@ def test_simple_conv_net_layers_match_rebias():
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         make_model("resnet")
+
+
+def test_tabular_mlp_shapes_and_registry():
+    model = make_model("mlp", 3, in_features=7, z_dim=4, hidden=16)
+    x = torch.rand(6, 7)
+    assert model(x).shape == (6, 3) and model.num_classes == 3
+    z = model.features(x)
+    assert z.shape == (6, 4) and model.z_dim == 4
+    torch.testing.assert_close(model.head(z), model(x))

@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-every", type=_positive_int, default=1, help="evaluate every N epochs")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    st = sub.add_parser("settings", help="list a method's settings, defaults and presets")
+    st.add_argument("methods", nargs="*", choices=sorted(METHODS), help="default: all")
+
     a = sub.add_parser("audit", help="re-run the leakage audit of finished image runs")
     a.add_argument("runs", nargs="+", help="run folders (with config.json and checkpoint.pt)")
 
@@ -272,6 +275,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args, parser)
+        if args.command == "settings":
+            from midebias.methods import METHODS
+
+            for name in args.methods or METHODS:
+                print(f"{name} (--method {name} --set NAME=VALUE):")
+                print(METHODS[name].Settings.describe())
+            return 0
         if args.command == "audit":
             from midebias.training.reaudit import reaudit_run
             from midebias.training.run import check_auditable

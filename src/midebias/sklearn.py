@@ -52,6 +52,9 @@ __all__ = ["FAIR_METHODS", "MIFairClassifier", "auto_epochs"]
 
 FAIR_METHODS = tuple(METHODS)
 AUTO_UPDATES = 2000  # epochs=None: about this many minibatch updates
+#: The preset each method starts from when `preset` is None (mi: chosen on Adult's
+#: validation split by benchmarks/sklearn_default.py; see docs/tabular.md).
+DEFAULT_PRESET = {"mi": "parity"}
 MAX_GROUPS = 100  # more distinct sensitive values than this is taken for a continuous s
 
 
@@ -83,8 +86,9 @@ class MIFairClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``entropy_weight`` and ``grl_scale``), passed through ``settings``.
     method : {"mi", "vanilla", "blindeye", "lnl"}, default="mi"
     preset : str or None, default=None
-        The method's named settings (mi: "balanced", "best", "paper", "fast"; lnl:
-        "paper", "stable"). None: the method's default preset.
+        The method's named settings (mi: "parity", "balanced", "best", "paper", "fast";
+        lnl: "paper", "stable"). None: "parity" for mi (chosen on Adult's validation
+        split, docs/tabular.md), the method's own default otherwise.
     settings : dict or None, default=None
         Any other setting of the method, by the name it has in the method's Settings
         class (e.g. ``{"critic_steps": 5, "conditional": True}`` for mi; see
@@ -166,8 +170,9 @@ class MIFairClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"settings must be a dict or None, got {self.settings!r}")
         spec = METHODS[self.method].Settings
         values = dict(self.settings or {})
-        if self.preset is not None:
-            values["preset"] = self.preset
+        preset = DEFAULT_PRESET.get(self.method) if self.preset is None else self.preset
+        if preset is not None:
+            values["preset"] = preset
         if self.lambda_ is not None:
             if "lambda_" not in spec.names():
                 raise ValueError(

@@ -40,6 +40,9 @@ class TabularSpec:
     lr: float = 1e-3
     z_dim: int = 8
     hidden: int = 64
+    #: The preset a method starts from here unless --set preset= says otherwise (mi:
+    #: parity, the default of MIFairClassifier too; docs/tabular.md).
+    presets: tuple[tuple[str, str], ...] = (("mi", "parity"),)
     kind: str = "tabular"
 
 

@@ -100,6 +100,10 @@ class TrainConfig:
                 f"--bias-code rgb is continuous; method {c.method!r} needs a categorical "
                 "bias code (paper or index)"
             )
+        if isinstance(c.settings, dict) and "preset" not in c.settings:
+            preset = dict(getattr(spec, "presets", ())).get(c.method)
+            if preset is not None:  # the benchmark's default preset for this method
+                c.settings = {"preset": preset, **c.settings}
         c.settings = method.Settings.resolve(c.settings)  # SettingError (a ValueError) if bad
         return c
 
