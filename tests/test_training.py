@@ -66,7 +66,7 @@ def test_existing_run_folder_is_not_overwritten(tiny, tmp_path):
 
 
 def test_divergence_is_reported_with_advice(tiny):
-    with pytest.raises(TrainingError, match="Lower --lr"):
+    with pytest.raises(TrainingError, match=r"Lower the learning rate \(--lr\)"):
         train(_cfg(epochs=1, lr=1e6), data=tiny)
 
 

@@ -111,8 +111,9 @@ def fit(
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad:
             raise TrainingError(
-                f"training diverged at epoch {epoch}: {', '.join(bad)} became NaN or infinite. "
-                "Lower the learning rate (or the method's lambda_) and try again."
+                f"training diverged at epoch {epoch}: {', '.join(bad)} became NaN or "
+                "infinite. Lower the learning rate (--lr) or the method's lambda_ "
+                "(--set lambda=) and try again."
             )
         record = {"epoch": epoch, "seconds": seconds, "losses": losses}
         if evaluate is not None:
