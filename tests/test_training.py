@@ -102,8 +102,8 @@ def test_mi_balanced_preset_draws_bias_balanced_batches(tiny, monkeypatch):
     """The default mi preset makes the loop draw training samples with weights
     1 / q(y | c): bias-conflicting digits (whose colour code is most common in another
     class) are drawn several times more often than they occur in the training set."""
-    from midebias.methods import MIDebias
     from midebias.datasets import tensors as loader
+    from midebias.methods import MIDebias
 
     n_train = len(tiny["train"])
     drawn = []
