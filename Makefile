@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED_DATA := $(abspath ../shared/data)
 
-.PHONY: demo test lint format clean
+.PHONY: demo test test-fast lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ format: $(STAMP)
 test: lint
 	MIDEBIAS_DATA_DIR="$${MIDEBIAS_DATA_DIR:-$$( [ -d $(SHARED_DATA) ] && echo $(SHARED_DATA) )}" \
 		$(BIN)/python -m pytest
+
+# The tests not marked slow (pytest -m "not slow"): under a minute; `make test` runs all.
+test-fast: lint
+	MIDEBIAS_DATA_DIR="$${MIDEBIAS_DATA_DIR:-$$( [ -d $(SHARED_DATA) ] && echo $(SHARED_DATA) )}" \
+		$(BIN)/python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

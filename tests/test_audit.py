@@ -30,6 +30,7 @@ def splits(demo_mnist):
     return {"test": TensorSplit(d["test"], "paper", 10)}
 
 
+@pytest.mark.slow
 def test_probe_and_estimator_see_colour_in_z(splits):
     leaky = leakage_audit(_Features(True), splits, seed=0)
     clean = leakage_audit(_Features(False), splits, seed=0)

@@ -10,6 +10,7 @@ import pytest
 from midebias.cli import main
 
 
+@pytest.mark.slow
 def test_tiny_end_to_end_train(tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(
@@ -80,6 +81,7 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "r").exists()  # nothing half-written
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("MIDEBIAS_DATA_DIR"), reason="needs the UCI files")
 def test_tabular_train_writes_fairness_metrics(tmp_path):
     out = tmp_path / "g"
@@ -111,6 +113,7 @@ def test_image_flags_are_rejected_for_tabular(tmp_path, capsys, flag):
     assert "apply to image benchmarks" in err and flag[0] in err
 
 
+@pytest.mark.slow
 def test_audit_command_adds_the_leakage_audit_to_a_run(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "--benchmark", "colored-mnist", "--source", "demo", "--epochs", "1"]

@@ -44,6 +44,7 @@ def _changed(before: torch.nn.Module, after: torch.nn.Module) -> bool:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_every_method_trains_encoder_and_head(name):
     model, method = _make(name)
@@ -54,6 +55,7 @@ def test_every_method_trains_encoder_and_head(name):
     assert _changed(before.head, model.head)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["separate", "joint"])
 def test_mi_with_lambda_zero_is_vanilla(step):
     model_v, vanilla = _make("vanilla")
@@ -65,6 +67,7 @@ def test_mi_with_lambda_zero_is_vanilla(step):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.slow
 def test_mi_step_moves_the_encoder_not_the_head():
     # Separate step: after the CE step, only the encoder gets the MI step.
     paper = {"preset": "paper", "t_steps": 0, "t_warmup": False}

@@ -81,6 +81,7 @@ def test_german_split_and_sensitive_codes():
 # --------------------------------------------------------------------------- sklearn contract
 
 
+@pytest.mark.slow
 def test_check_estimator():
     # The generic checks with a cheaper configuration than the default (fewer, larger
     # steps: 15 s instead of 35 s); the default instance passes them too.
@@ -193,6 +194,7 @@ def _leaky(n: int, seed: int):
     return np.column_stack([x0, x1, rng.normal(size=(n, 3))]), y, s
 
 
+@pytest.mark.slow
 def test_mi_penalty_removes_leaking_attribute_from_z():
     X, y, s = _leaky(2000, 0)
     Xt, yt, st = _leaky(2000, 1)
@@ -209,6 +211,7 @@ def test_mi_penalty_removes_leaking_attribute_from_z():
 # --------------------------------------------------------------------------- command line
 
 
+@pytest.mark.slow
 @needs_data
 def test_run_tabular_writes_a_run_folder(tmp_path):
     from midebias.cli import build_parser
