@@ -198,3 +198,10 @@ def test_every_method_with_every_bias_code(method, code, made, tmp_path):
     history: list[dict] = []
     metrics = train(cfg, data=_data(bench), history=history)
     _check_run(cfg, metrics, history, made)
+
+
+def test_every_method_has_its_losses_listed_here():
+    """A new method fails here first, with the fix: name its losses in LOSSES and its extra
+    metrics in TRAIN_METRICS (the smoke runs check them)."""
+    assert set(LOSSES) == set(METHODS), "list each method's loss names in LOSSES"
+    assert set(TRAIN_METRICS) == set(METHODS), "list each method's train_metrics keys"
