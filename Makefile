@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format clean
+.PHONY: demo test test-fast lint format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ format: $(STAMP)
 # Tests on the real data files run when MIDEBIAS_DATA_DIR points at them; skipped otherwise.
 test: lint
 	$(BIN)/python -m pytest
+
+# The tests not marked slow (pytest -m "not slow"): under a minute; `make test` runs all.
+test-fast: lint
+	MIDEBIAS_DATA_DIR="$${MIDEBIAS_DATA_DIR:-$$( [ -d $(SHARED_DATA) ] && echo $(SHARED_DATA) )}" \
+		$(BIN)/python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -31,6 +30,7 @@ def splits(demo_mnist):
     return {"test": TensorSplit.from_images(d["test"], "paper", 10)}
 
 
+@pytest.mark.slow
 def test_probe_and_estimator_see_colour_in_z(splits):
     leaky = leakage_audit(_Features(True), splits, seed=0)
     clean = leakage_audit(_Features(False), splits, seed=0)
@@ -39,4 +39,5 @@ def test_probe_and_estimator_see_colour_in_z(splits):
     assert leaky["mi_posthoc"] > 1.0
     assert abs(clean["mi_posthoc"]) < 0.15
     assert clean["bias_majority_rate"] == pytest.approx(0.1, abs=0.05)
-    assert np.isfinite(leaky["mi_posthoc"])
+    # The majority rate is a property of the scored half of the split, not of z.
+    assert leaky["bias_majority_rate"] == clean["bias_majority_rate"]

@@ -10,6 +10,7 @@ import pytest
 from midebias.cli import main
 
 
+@pytest.mark.slow
 def test_tiny_end_to_end_train(tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(
@@ -36,8 +37,11 @@ def test_tiny_end_to_end_train(tmp_path, capsys):
     assert rc == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["bias_var"] == 0.03 and m["method"] == "vanilla" and m["epochs"] == 1
-    assert 0.0 <= m["test_accuracy"] <= 1.0
-    assert "test" in capsys.readouterr().out
+    assert m["train_size"] == 256
+    # The printed summary reports the numbers written to metrics.json.
+    out_text = capsys.readouterr().out
+    assert f"test {m['test_accuracy']:.3f} aligned {m['aligned_accuracy']:.3f}" in out_text
+    assert f"val {m['val_accuracy']:.3f}" in out_text and "bias_var=0.03" in out_text
 
 
 @pytest.mark.parametrize(
@@ -77,6 +81,7 @@ def test_missing_data_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "r").exists()  # nothing half-written
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("MIDEBIAS_DATA_DIR"), reason="needs the UCI files")
 def test_tabular_train_writes_fairness_metrics(tmp_path):
     out = tmp_path / "g"
@@ -93,7 +98,10 @@ def test_tabular_train_writes_fairness_metrics(tmp_path):
         "demographic_parity_difference",
         "equalized_odds_difference",
     ]:
-        assert 0.0 <= m[key] <= 1.0
+        assert isinstance(m[key], float), key  # written as null if it was NaN or inf
+    # German's test split is 70% good credit: the model is no worse than that class's rate
+    # (a model predicting the other class would score 0.3).
+    assert m["accuracy"] >= 0.65
     assert (out / "metrics.jsonl").read_text().count("\n") == 2
 
 
@@ -105,7 +113,8 @@ def test_image_flags_are_rejected_for_tabular(tmp_path, capsys, flag):
     assert "apply to image benchmarks" in err and flag[0] in err
 
 
-def test_audit_command_adds_the_leakage_audit_to_a_run(tmp_path):
+@pytest.mark.slow
+def test_audit_command_adds_the_leakage_audit_to_a_run(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "--benchmark", "colored-mnist", "--source", "demo", "--epochs", "1"]
     argv += ["--train-size", "128", "--no-progress", "--no-audit", "--out", str(out)]
@@ -113,7 +122,14 @@ def test_audit_command_adds_the_leakage_audit_to_a_run(tmp_path):
     assert "bias_probe_accuracy" not in json.loads((out / "metrics.json").read_text())
     assert main(["audit", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
-    assert 0.0 <= m["bias_probe_accuracy"] <= 1.0 and "mi_posthoc" in m
+    # A plain network trained on colour-biased digits keeps the colour in z: the audit's
+    # probe reads it far above the majority rate and its MI estimate is well above 0.
+    assert m["bias_probe_accuracy"] > m["bias_majority_rate"] + 0.3
+    assert m["mi_posthoc"] > 0.5
+    assert (
+        f"bias-probe {m['bias_probe_accuracy']:.3f} MI {m['mi_posthoc']:.3f}"
+        in capsys.readouterr().out
+    )
 
 
 DEMO_RUN = ["--benchmark", "colored-mnist", "--source", "demo", "--no-progress"]

@@ -91,6 +91,7 @@ def estimates() -> dict[tuple[str, str], tuple[float, float]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", LOWER)
 def test_lower_bounds_recover_known_mi(estimates, name):
     est, true = estimates[name, "small"]
@@ -101,6 +102,7 @@ def test_lower_bounds_recover_known_mi(estimates, name):
     assert abs(est - true) < 0.12, f"{name}: {est:.3f} vs true {true:.3f}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_independent_data_gives_about_zero(estimates, name):
     est, _ = estimates[name, "independent"]
@@ -118,6 +120,7 @@ def _club_exact_q_mixture(k: int, d: int, separation: float) -> float:
     return float(log_post[np.arange(len(c)), c].mean() - log_post.mean())
 
 
+@pytest.mark.slow
 def test_club_is_an_upper_bound_close_to_its_exact_q_value(estimates):
     assert CLUBEstimator.is_upper_bound and not any(ESTIMATORS[n].is_upper_bound for n in LOWER)
     for case, d in [("small", 2), ("moderate", 3)]:

@@ -13,6 +13,9 @@ import pytest
 
 from midebias.training import TrainConfig, train
 
+#: Every test here trains or runs a script: the slow tier.
+pytestmark = pytest.mark.slow
+
 GOLDEN = Path(__file__).parent / "data" / "golden_metrics.json"
 
 #: name -> (method, settings); each trains 2 epochs on 256 demo digits, no audit.

@@ -23,6 +23,7 @@ def test_clip_to_reference():
     torch.testing.assert_close(clip_to_reference(g, torch.tensor(10.0)), g)
 
 
+@pytest.mark.slow
 def test_value_is_weighted_estimate_and_gradient_is_clipped():
     z0, c, _ = _data()
     pen = MIPenalty(
@@ -60,6 +61,7 @@ def test_floor_gives_no_gradient_for_a_negative_estimate():
     assert g is None or torch.count_nonzero(g) == 0
 
 
+@pytest.mark.slow
 def test_training_the_critic_touches_only_the_critic():
     z, c, y = _data()
     encoder = torch.nn.Linear(4, 4)
@@ -111,6 +113,7 @@ def _nan_at(t: torch.Tensor, value=float("nan")) -> torch.Tensor:
     return t
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("case", "message"),
     [

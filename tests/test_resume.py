@@ -42,6 +42,7 @@ def _results(run: Path) -> tuple[dict, list[dict]]:
     return metrics, log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["vanilla", "mi"])
 def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path, method):
     flags = [*TINY, "--method", method]
@@ -68,6 +69,7 @@ def _train_args(tmp_path, *extra):
     return ["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "r"), *extra]
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_finished_run(tmp_path, capsys):
     assert main(_train_args(tmp_path)) == 0
     capsys.readouterr()
@@ -76,6 +78,7 @@ def test_resume_refuses_a_finished_run(tmp_path, capsys):
     assert "already finished" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_flags(tmp_path, capsys):
     assert main(_train_args(tmp_path)) == 0
     (tmp_path / "r" / "run.json").write_text('{"status": "running"}')  # as if killed
@@ -103,6 +106,7 @@ def _method(name: str, seed: int = 0, **settings):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vanilla", "mi", "blindeye", "lnl"])
 def test_method_state_dict_round_trip(name, tmp_path):
     """state_dict holds every optimiser, critic, buffer and counter: a fresh method that

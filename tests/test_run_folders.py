@@ -30,6 +30,7 @@ def test_out_with_other_files_is_refused_even_with_overwrite(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "notes.txt"]
 
 
+@pytest.mark.slow
 def test_a_run_is_marked_running_until_it_finishes(tmp_path):
     out = tmp_path / "r"
     assert main([*TINY, "--out", str(out)]) == 0
@@ -42,6 +43,7 @@ def _first_run(tmp_path):
     return out, {p.name: p.read_bytes() for p in out.iterdir()}
 
 
+@pytest.mark.slow
 def test_overwrite_failing_during_setup_keeps_the_old_run(tmp_path, capsys):
     out, before = _first_run(tmp_path)
     # blindeye cannot use the continuous 'rgb' code: the method's set-up fails after the
@@ -62,6 +64,7 @@ def test_overwrite_failing_during_setup_keeps_the_old_run(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no staging folder left
 
 
+@pytest.mark.slow
 def test_overwrite_swaps_in_the_new_run_and_says_what_it_replaced(tmp_path, capsys):
     out, before = _first_run(tmp_path)
     capsys.readouterr()
@@ -72,6 +75,7 @@ def test_overwrite_swaps_in_the_new_run_and_says_what_it_replaced(tmp_path, caps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
 
 
+@pytest.mark.slow
 def test_demo_refuses_to_replace_earlier_runs_without_overwrite(tmp_path, capsys):
     out = tmp_path / "demo"
     (out / "vanilla").mkdir(parents=True)
@@ -93,6 +97,7 @@ def test_demo_refuses_to_replace_earlier_runs_without_overwrite(tmp_path, capsys
     assert json.loads((out / "vanilla" / "run.json").read_text())["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_audit_refuses_what_it_cannot_check(tmp_path, capsys):
     out, _ = _first_run(tmp_path)
     cases = {}

@@ -43,6 +43,7 @@ def test_load_checkpoint_refuses_a_malicious_pickle(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_audit_refuses_a_malicious_checkpoint_without_running_it(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "--benchmark", "colored-mnist", "--source", "demo", "--epochs", "1"]

@@ -14,6 +14,7 @@ def _biased(n=2000, agree=0.9, k=4, seed=0):
     return torch.eye(k)[b], y, b
 
 
+@pytest.mark.slow
 def test_conflicting_samples_get_the_large_weights():
     c, y, b = _biased()
     w = balancing_weights(c, y, seed=0)

@@ -81,6 +81,7 @@ def test_german_split_and_sensitive_codes():
 # --------------------------------------------------------------------------- sklearn contract
 
 
+@pytest.mark.slow
 def test_check_estimator():
     # The generic checks with a cheaper configuration than the default (fewer, larger
     # steps: 15 s instead of 35 s); the default instance passes them too.
@@ -193,6 +194,7 @@ def _leaky(n: int, seed: int):
     return np.column_stack([x0, x1, rng.normal(size=(n, 3))]), y, s
 
 
+@pytest.mark.slow
 def test_mi_penalty_removes_leaking_attribute_from_z():
     """The default (mi, preset parity) against vanilla, model seed 0. Measured on this
     problem: probe vanilla 0.918 / 0.908 / 0.844 and default 0.675 / 0.944 / 0.699 for model
@@ -212,6 +214,7 @@ def test_mi_penalty_removes_leaking_attribute_from_z():
 # --------------------------------------------------------------------------- command line
 
 
+@pytest.mark.slow
 @needs_data
 def test_tabular_train_writes_a_run_folder_through_the_one_loop(tmp_path, capsys):
     """`midebias train --benchmark german` runs the same loop as the image benchmarks:

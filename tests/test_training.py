@@ -23,6 +23,7 @@ def _cfg(**kw):
     return TrainConfig(**base)
 
 
+@pytest.mark.slow
 def test_run_folder_contents(tiny, tmp_path):
     m = train(_cfg(), tmp_path / "run", data=tiny)
     run = read_run(tmp_path / "run")
@@ -46,6 +47,7 @@ def test_run_folder_contents(tiny, tmp_path):
     assert m["train_accuracy"] > 0.5
 
 
+@pytest.mark.slow
 def test_same_seed_same_result_other_seed_differs(tiny):
     a = train(_cfg(epochs=1), data=tiny)
     b = train(_cfg(epochs=1), data=tiny)
@@ -57,6 +59,7 @@ def test_same_seed_same_result_other_seed_differs(tiny):
     assert a["final_losses"]["ce"] != c["final_losses"]["ce"]
 
 
+@pytest.mark.slow
 def test_existing_run_folder_is_not_overwritten(tiny, tmp_path):
     train(_cfg(epochs=1), tmp_path / "r", data=tiny)
     before = (tmp_path / "r" / "metrics.json").read_text()
@@ -65,6 +68,7 @@ def test_existing_run_folder_is_not_overwritten(tiny, tmp_path):
     assert (tmp_path / "r" / "metrics.json").read_text() == before
 
 
+@pytest.mark.slow
 def test_divergence_is_reported_with_advice(tiny):
     with pytest.raises(TrainingError, match=r"Lower the learning rate \(--lr\)"):
         train(_cfg(epochs=1, lr=1e6), data=tiny)
@@ -90,6 +94,7 @@ def test_settings_are_typed_from_strings():
     assert Vanilla.Settings.resolve({"weight_decay": "0.5"}).weight_decay == 0.5
 
 
+@pytest.mark.slow
 def test_channels_last_trains_the_same_model(tiny):
     """NHWC is a memory layout, not a different computation: same metrics up to rounding."""
     a = train(_cfg(epochs=1), data=tiny)
@@ -98,6 +103,7 @@ def test_channels_last_trains_the_same_model(tiny):
     assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 0.01
 
 
+@pytest.mark.slow
 def test_mi_balanced_preset_draws_bias_balanced_batches(tiny, monkeypatch):
     """The default mi preset makes the loop draw training samples with weights
     1 / q(y | c): bias-conflicting digits (whose colour code is most common in another
