@@ -30,8 +30,7 @@ test: lint
 
 # The tests not marked slow (pytest -m "not slow"): under a minute; `make test` runs all.
 test-fast: lint
-	MIDEBIAS_DATA_DIR="$${MIDEBIAS_DATA_DIR:-$$( [ -d $(SHARED_DATA) ] && echo $(SHARED_DATA) )}" \
-		$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
