@@ -209,7 +209,15 @@ def main(argv=None) -> int:
 
 
 def write_summary(args, key: str) -> list[dict]:
+    """summary.json from the run folders in args.out, keeping the rows of an earlier
+    summary whose run folders are not here (raw run folders are not kept in git, so a
+    rerun in a fresh checkout adds to the committed summary instead of replacing it)."""
     rows = collect(args.out)
+    old = args.out / "summary.json"
+    if old.exists():
+        here = {r["run"] for r in rows}
+        kept = [r for r in json.loads(old.read_text()).get("runs", []) if r.get("run") not in here]
+        rows = sorted(kept + rows, key=lambda r: r["run"])
     summary = summarise(rows, key, DEFAULT_METRICS)
     meta = {
         "command": " ".join(sys.argv),
