@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -96,9 +98,15 @@ def main(argv=None) -> int:
             **options,
         )
         history: list[dict] = []
+        if args.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        m = train(cfg, data=data[bench], history=history)
+        with PeakRSS() as rss:
+            m = train(cfg, data=data[bench], history=history)
         wall = time.perf_counter() - t0
+        gpu_mib = None
+        if args.device.startswith("cuda"):
+            gpu_mib = torch.cuda.max_memory_allocated() / 2**20
         curve, elapsed = [], 0.0  # (cumulative training seconds, metric) after each epoch
         for rec in history:
             elapsed += rec["seconds"]
@@ -116,6 +124,8 @@ def main(argv=None) -> int:
                 "val_accuracy": m["val_accuracy"],
                 "test_accuracy": m["test_accuracy"],
                 "wall_seconds": wall,
+                "peak_rss_mib": rss.peak,  # the whole process (data included), this config
+                "peak_gpu_mib": gpu_mib,  # torch.cuda.max_memory_allocated, this config
             }
         )
         print(f"{name}: {per_epoch:.2f} s/epoch", flush=True)
@@ -134,10 +144,42 @@ def main(argv=None) -> int:
                 "seconds_to_paper_best",
                 "val_accuracy",
                 "test_accuracy",
+                "peak_rss_mib",
+                "peak_gpu_mib",
             ],
         )
     )
     return 0
+
+
+class PeakRSS:
+    """Peak resident memory (MiB) of this process while the block runs, sampled every 20 ms
+    from /proc/self/statm (Linux; None elsewhere). Per configuration, unlike ru_maxrss,
+    which only grows over the process's life."""
+
+    def __enter__(self):
+        self.peak, self._stop = self._now(), threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self):
+        while not self._stop.wait(0.02):
+            now = self._now()
+            if now is not None and (self.peak is None or now > self.peak):
+                self.peak = now
+
+    @staticmethod
+    def _now() -> float | None:
+        try:
+            pages = int(open("/proc/self/statm").read().split()[1])
+        except (OSError, ValueError, IndexError):
+            return None
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def seconds_to(curve: list[tuple[float, float]], target: float) -> float | None:
