@@ -147,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-fraction", type=float, default=0.1)
     t.add_argument("--model", choices=sorted(MODELS), help="default: the benchmark's")
     t.add_argument("--bias-code", choices=["paper", "index", "rgb"], help="the attribute c")
-    add_settings_option(t.add_argument, "a method setting, e.g. --set lambda=1 (repeatable)")
+    add_settings_option(
+        t.add_argument, "a method setting, e.g. --set lambda=1 (repeatable; see: midebias settings)"
+    )
     t.add_argument("--source", choices=["mnist", "demo"], default="mnist")
     t.add_argument("--sensitive", choices=["sex", "age"], help="tabular: the attribute s")
     t.add_argument("--include-sensitive", action="store_true", help="tabular: keep s's column in x")
