@@ -43,6 +43,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 from torch.func import functional_call
 
+from midebias.datasets.registry import TABULAR_PRESETS
 from midebias.datasets.tensors import TensorSplit
 from midebias.methods import METHODS, Vanilla
 from midebias.models import TabularMLP
@@ -52,9 +53,6 @@ __all__ = ["FAIR_METHODS", "MIFairClassifier", "auto_epochs"]
 
 FAIR_METHODS = tuple(METHODS)
 AUTO_UPDATES = 2000  # epochs=None: about this many minibatch updates
-#: The preset each method starts from when `preset` is None (mi: chosen on Adult's
-#: validation split by benchmarks/sklearn_default.py; see docs/tabular.md).
-DEFAULT_PRESET = {"mi": "parity"}
 MAX_GROUPS = 100  # more distinct sensitive values than this is taken for a continuous s
 
 
@@ -170,7 +168,7 @@ class MIFairClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"settings must be a dict or None, got {self.settings!r}")
         spec = METHODS[self.method].Settings
         values = dict(self.settings or {})
-        preset = DEFAULT_PRESET.get(self.method) if self.preset is None else self.preset
+        preset = TABULAR_PRESETS.get(self.method) if self.preset is None else self.preset
         if preset is not None:
             values["preset"] = preset
         if self.lambda_ is not None:

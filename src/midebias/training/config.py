@@ -101,7 +101,7 @@ class TrainConfig:
                 "bias code (paper or index)"
             )
         if isinstance(c.settings, dict) and "preset" not in c.settings:
-            preset = dict(getattr(spec, "presets", ())).get(c.method)
+            preset = dict(spec.presets).get(c.method)
             if preset is not None:  # the benchmark's default preset for this method
                 c.settings = {"preset": preset, **c.settings}
         c.settings = method.Settings.resolve(c.settings)  # SettingError (a ValueError) if bad
