@@ -97,18 +97,9 @@ def check_data_dir(data_dir: str | None, dataset: str) -> str | None:
     return None
 
 
-def _check_common(args: argparse.Namespace, parser: argparse.ArgumentParser, dataset: str):
-    """Checks every train run gets before any work: seeds, device, --out, data files."""
-    if args.seed < 0:
-        parser.error(f"--seed must be >= 0, got {args.seed}")
-    if getattr(args, "split_seed", 0) < 0:
-        parser.error(f"--split-seed must be >= 0, got {args.split_seed}")
-    from midebias.training.config import check_device
-
-    try:
-        check_device(args.device)
-    except ValueError as e:
-        parser.error(str(e))
+def _check_files(args: argparse.Namespace, parser: argparse.ArgumentParser, dataset: str):
+    """Checks of the file system every train run gets before any work: --out and the data
+    files (the values themselves are checked by TrainConfig.resolve)."""
     for problem in (check_out(args.out), check_data_dir(args.data_dir, dataset)):
         if problem:
             parser.error(problem)
@@ -185,9 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _summary(m: dict, kind: str, out: str) -> str:
-    """One line for the terminal from a run's final metrics."""
-    if kind == "tabular":
+def _summary(m: dict, spec, out: str) -> str:
+    """One line for the terminal from a run's final metrics (`spec`: its benchmark's)."""
+    if spec.kind == "tabular":
         parts = [
             f"{m['method']} on {m['benchmark']}/{m['sensitive']} (seed {m['seed']},",
             f"{m['epochs']} epochs): test accuracy {m['test_accuracy']:.3f}",
@@ -200,7 +191,7 @@ def _summary(m: dict, kind: str, out: str) -> str:
                 f"(majority {m['test_sensitive_majority_rate']:.3f}) MI {m['test_mi_posthoc']:.3f}"
             )
     else:
-        setting = "bias_var" if "bias_var" in m else "rho"
+        setting = spec.bias_setting
         parts = [
             f"{m['method']} on {m['benchmark']} ({setting}={m[setting]}, seed {m['seed']},",
             f"{m['epochs']} epochs): test {m['test_accuracy']:.3f}",
@@ -219,15 +210,13 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     spec = BENCHMARKS[args.benchmark]
     if args.resume and args.overwrite:
         parser.error("--resume continues the run in --out; --overwrite replaces it: pick one")
-    strength = None
+    # --bias-var and --rho exclude each other; a tabular benchmark refuses either (resolve).
+    strength = args.bias_var if args.bias_var is not None else args.rho
     if spec.kind == "image":
         if spec.bias_setting == "bias_var" and args.rho is not None:
             parser.error("--rho applies to biased-mnist; colored-mnist takes --bias-var")
         if spec.bias_setting == "rho" and args.bias_var is not None:
             parser.error("--bias-var applies to colored-mnist; biased-mnist takes --rho")
-        strength = args.bias_var if spec.bias_setting == "bias_var" else args.rho
-    elif args.bias_var is not None or args.rho is not None:
-        parser.error(f"--bias-var/--rho apply to image benchmarks, not {args.benchmark}")
     config = TrainConfig(
         benchmark=args.benchmark,
         strength=strength,
@@ -262,9 +251,9 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         dataset = f"uci-{args.benchmark}"
     else:
         dataset = "mnist" if args.source == "mnist" else ""
-    _check_common(args, parser, dataset)
+    _check_files(args, parser, dataset)
     m = train(config, args.out, overwrite=args.overwrite, resume=args.resume)
-    print(_summary(m, spec.kind, args.out))
+    print(_summary(m, spec, args.out))
     return 0
 
 
