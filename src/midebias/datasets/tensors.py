@@ -112,16 +112,18 @@ class TensorSplit:
             order = torch.randperm(n, generator=generator).to(self.labels.device)
         else:
             order = torch.arange(n, device=self.labels.device)
+        for s, end in self._bounds(batch_size, drop_last, min_last):
+            yield self.batch(order[s:end])
+
+    def _bounds(self, batch_size: int, drop_last: bool, min_last: int) -> list[tuple[int, int]]:
+        """(start, end) of each minibatch of `batches`."""
+        n = len(self)
         stop = n - n % batch_size if drop_last and n >= batch_size else n
         starts = list(range(0, stop, batch_size))
         if len(starts) > 1 and stop - starts[-1] < min_last:
             starts.pop()  # the remainder joins the previous batch
-        for i, s in enumerate(starts):
-            end = starts[i + 1] if i + 1 < len(starts) else stop
-            yield self.batch(order[s:end])
+        return list(zip(starts, [*starts[1:], stop], strict=True))
 
     def num_batches(self, batch_size: int, min_last: int = 0) -> int:
         """How many minibatches `batches` yields (drop_last off)."""
-        n = len(self)
-        k = -(-n // batch_size)
-        return k - 1 if k > 1 and n - (k - 1) * batch_size < min_last else k
+        return len(self._bounds(batch_size, False, min_last))
