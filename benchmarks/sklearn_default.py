@@ -26,25 +26,13 @@ OUT = Path(__file__).parent / "results" / "sklearn-default" / "candidates.jsonl"
 #: name -> MIFairClassifier parameters.
 CANDIDATES = {
     "vanilla": {"method": "vanilla"},
-    "mi fast uncond. lambda 1": {
-        "preset": "fast",
-        "settings": {"conditional": False},
-        "lambda_": 1.0,
-    },
-    "mi fast uncond. lambda 3": {
-        "preset": "fast",
-        "settings": {"conditional": False},
-        "lambda_": 3.0,
-    },
-    "mi fast uncond. lambda 10": {
-        "preset": "fast",
-        "settings": {"conditional": False},
-        "lambda_": 10.0,
-    },
-    "mi fast uncond. lambda 30": {
-        "preset": "fast",
-        "settings": {"conditional": False},
-        "lambda_": 30.0,
+    **{
+        f"mi fast uncond. lambda {lam:g}": {
+            "preset": "fast",
+            "settings": {"conditional": False},
+            "lambda_": float(lam),
+        }
+        for lam in (1, 3, 10, 30)
     },
     "mi balanced lambda 10": {"preset": "balanced", "lambda_": 10.0},
 }
