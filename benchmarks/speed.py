@@ -36,6 +36,13 @@ CONFIGS = {
     "vanilla": ("colored-mnist", "vanilla", "paper-digits", {}, {}),
     "mi-paper": ("colored-mnist", "mi", "paper-digits", {"preset": "paper"}, {}),
     "mi-balanced": ("colored-mnist", "mi", "paper-digits", {"preset": "balanced"}, {}),
+    "mi-balanced-separate": (
+        "colored-mnist",
+        "mi",
+        "paper-digits",
+        {"preset": "balanced-separate"},
+        {},
+    ),
     "mi-best": ("colored-mnist", "mi", "paper-digits", {"preset": "best"}, {}),
     "mi-fast": ("colored-mnist", "mi", "paper-digits", {"preset": "fast"}, {}),
     "blindeye": ("colored-mnist", "blindeye", "paper-digits", {}, {}),

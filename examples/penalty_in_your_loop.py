@@ -19,15 +19,15 @@ x = torch.stack([y + 0.5 * torch.randn(n), c + 0.2 * torch.randn(n)], 1)
 encoder = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
 head = torch.nn.Linear(2, 2)
 weight = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
-penalty = MIPenalty(z_dim=2, c_dim=2, lambda_=weight, critic_lr=1e-3)
+penalty = MIPenalty(z_dim=2, c_dim=2, lambda_=weight, params=encoder.parameters(), lr=1e-2)
 opt = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-2)
 for _ in range(int(os.environ.get("STEPS", 500))):
     i = torch.randint(0, n, (256,))
     z = encoder(x[i])
     ce = F.cross_entropy(head(z), y[i])
-    loss = ce + penalty(z, F.one_hot(c[i], 2).float(), task_loss=ce)
     opt.zero_grad()
-    loss.backward()
+    ce.backward(retain_graph=True)
+    penalty.step(z, F.one_hot(c[i], 2).float())
     opt.step()
 with torch.no_grad():
     z = encoder(x)

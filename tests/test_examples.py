@@ -31,4 +31,4 @@ def test_shortcut_example_runs():
         [sys.executable, str(example)], env=env, capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0, out.stderr
-    assert [line.split()[0] for line in out.stdout.splitlines()] == ["plain", "penalty", "penalty"]
+    assert [line.split()[0] for line in out.stdout.splitlines()] == ["plain", "term", "step"]

@@ -22,6 +22,7 @@ GOLDEN = Path(__file__).parent / "data" / "golden_metrics.json"
 CASES = {
     "vanilla": ("vanilla", {}),
     "mi-balanced": ("mi", {}),
+    "mi-balanced-separate": ("mi", {"preset": "balanced-separate"}),
     "mi-paper": ("mi", {"preset": "paper", "critic_steps": 3}),
     "mi-fast": ("mi", {"preset": "fast"}),
     "blindeye": ("blindeye", {}),

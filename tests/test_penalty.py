@@ -178,3 +178,82 @@ def test_float_labels_wrong_width_stats_and_nan_weight_are_refused_without_state
     with pytest.raises(ValueError, match="finite"):
         p.lambda_ = float("nan")
     assert p.lambda_ == 1.0
+
+
+def _encoder_setup(lambda_=1.0, **kw):
+    torch.manual_seed(0)
+    enc = torch.nn.Linear(4, 4)
+    head = torch.nn.Linear(4, 4)
+    kw = {"critic_steps": 100, "critic_lr": 1e-2, **kw}
+    gen = torch.Generator().manual_seed(0)
+    pen = MIPenalty(4, 4, lambda_=lambda_, generator=gen, params=enc.parameters(), lr=1e-2, **kw)
+    return enc, head, pen
+
+
+def test_step_descends_the_estimate_and_leaves_the_task_gradient():
+    x, c, y = _data()
+    enc, head, pen = _encoder_setup()
+    pen.train_critic(enc(x), c)  # a critic that sees the dependence
+    before = [p.detach().clone() for p in enc.parameters()]
+    z = enc(x)
+    ce = torch.nn.functional.cross_entropy(head(z), y)
+    ce.backward(retain_graph=True)
+    task = [p.grad.clone() for p in enc.parameters()]
+    value = pen.step(z, c)
+    assert value > 0.1
+    for p, t in zip(enc.parameters(), task, strict=True):
+        torch.testing.assert_close(p.grad, t)  # the caller's optimiser gets the task gradient
+    assert any(not torch.equal(p, b) for p, b in zip(enc.parameters(), before, strict=True))
+    with torch.no_grad():  # the same critic now reads less of c from the new z
+        after = pen.estimate(enc(x), c)
+    pen2 = copy.deepcopy(pen)
+    with torch.no_grad():
+        for p, b in zip(enc.parameters(), before, strict=True):
+            p.copy_(b)
+        assert pen2.estimate(enc(x), c) > after
+
+
+def test_step_takes_no_encoder_step_at_a_floored_estimate_or_lambda_zero():
+    x, c, y = _data()
+    for lambda_, floor in ((1.0, True), (0.0, False)):
+        enc, head, pen = _encoder_setup(lambda_, floor=floor, critic_steps=0)
+        with torch.no_grad():  # a critic whose estimate is negative
+            for p in pen.estimator.parameters():
+                p.zero_()
+        before = [p.detach().clone() for p in enc.parameters()]
+        z = enc(x)
+        torch.nn.functional.cross_entropy(head(z), y).backward(retain_graph=True)
+        pen.step(z, c)
+        for p, b in zip(enc.parameters(), before, strict=True):
+            assert torch.equal(p, b)
+
+
+def test_step_needs_params_and_the_task_gradient():
+    x, c, _ = _data()
+    with pytest.raises(ValueError, match="params="):
+        MIPenalty(4, 4).step(x, c)
+    with pytest.raises(ValueError, match="params is empty"):
+        MIPenalty(4, 4, params=[])
+    with pytest.raises(ValueError, match="lr must be"):
+        MIPenalty(4, 4, params=torch.nn.Linear(2, 2).parameters(), lr=0.0)
+    enc, _, pen = _encoder_setup(floor=False)
+    with pytest.raises(ValueError, match="backward"):
+        pen.step(enc(x), c)  # no task gradient in .grad to clip to
+
+
+def test_lambda_sets_the_encoder_step_size_and_state_round_trips():
+    enc, _, pen = _encoder_setup(lambda_=2.0)
+    assert pen.encoder_opt.param_groups[0]["lr"] == pytest.approx(2e-2)
+    pen.lambda_ = 0.5
+    assert pen.encoder_opt.param_groups[0]["lr"] == pytest.approx(5e-3)
+    x, c, y = _data()
+    pen.train_critic(enc(x), c)
+    z = enc(x)
+    torch.nn.functional.cross_entropy(z, y).backward(retain_graph=True)
+    pen.step(z, c)
+    enc2, _, pen2 = _encoder_setup(lambda_=0.5)
+    pen2.load_state_dict(pen.state_dict())
+    s1, s2 = pen.encoder_opt.state_dict()["state"], pen2.encoder_opt.state_dict()["state"]
+    assert s1.keys() == s2.keys() and s1
+    for k in s1:
+        torch.testing.assert_close(s1[k]["exp_avg"], s2[k]["exp_avg"])

@@ -76,16 +76,18 @@ class MIPenalty(nn.Module):
         estimator: str = "dv",
         conditional: bool = False,
         clip: bool = True,
-        critic_steps: int = 5,
-        critic_lr: float = 1e-4,
+        critic_steps: int = 10,
+        critic_lr: float = 1e-3,
         critic_hidden: int = 64,
         critic_layers: int = 3,
-        buffer: int = 0,
+        buffer: int = 8,
         critic_batch: int = 512,
         normalize: bool = True,
         floor: bool = True,
         generator: torch.Generator | None = None,
         check_finite: bool = True,
+        params=None,
+        lr: float = 1e-3,
     ):
         super().__init__()
         if not (math.isfinite(lambda_) and lambda_ >= 0):
@@ -96,6 +98,16 @@ class MIPenalty(nn.Module):
                 f"({', '.join(CONDITIONAL_ESTIMATORS)}), not {estimator!r}"
             )
         self._lambda = float(lambda_)
+        # The encoder's own MI step (`step`): Adam over `params` with lr x lambda_.
+        self.lr = float(lr)
+        self.params = None if params is None else list(params)
+        self.encoder_opt = None
+        if self.params is not None:
+            if not self.params:
+                raise ValueError("MIPenalty: params is empty (pass the encoder's parameters)")
+            if not (math.isfinite(self.lr) and self.lr > 0):
+                raise ValueError(f"MIPenalty: lr must be a finite number > 0, got {lr}")
+            self.encoder_opt = torch.optim.Adam(self.params, lr=self.lr * self._lambda)
         self.conditional = conditional
         self.clip = clip
         self.critic_steps = critic_steps
@@ -126,6 +138,9 @@ class MIPenalty(nn.Module):
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"lambda_ must be a finite number >= 0, got {value}")
         self._lambda = float(value)
+        if self.encoder_opt is not None:
+            for group in self.encoder_opt.param_groups:
+                group["lr"] = self.lr * self._lambda
 
     def check_inputs(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None):
         """Raise ValueError unless z, c (and y) are what the penalty can use (see class doc).
@@ -167,6 +182,7 @@ class MIPenalty(nn.Module):
         exactly where the saved one stopped)."""
         return {
             "critic_opt": self.critic_opt.state_dict(),
+            "encoder_opt": None if self.encoder_opt is None else self.encoder_opt.state_dict(),
             "started": self._started,
             "recent": [
                 tuple(t.detach().cpu() if t is not None else None for t in r) for r in self.recent
@@ -175,6 +191,8 @@ class MIPenalty(nn.Module):
 
     def set_extra_state(self, state: dict) -> None:
         self.critic_opt.load_state_dict(state["critic_opt"])
+        if self.encoder_opt is not None and state.get("encoder_opt") is not None:
+            self.encoder_opt.load_state_dict(state["encoder_opt"])
         self._started = bool(state["started"])
         dev = self.z_mean.device
         self.recent = deque(
@@ -258,6 +276,50 @@ class MIPenalty(nn.Module):
             i = torch.randint(0, n, (self.critic_batch,), generator=self.generator, device=gen_dev)
             i = i.to(zs.device)
             self._critic_step(zs[i], cs[i], None if ys is None else ys[i])
+
+    def step(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoder's MI step, then T's training; returns the estimate I_hat (detached).
+
+        Call it after the task loss's backward (with ``retain_graph=True``, as z's graph is
+        used again) and before your optimiser's step. It estimates I(z; c) with the current
+        T, takes dI_hat/d(param) for every tensor in `params` (given at construction),
+        rescales each to at most the norm of the task gradient in that tensor's ``.grad``
+        (with `clip`), and applies one Adam step with lr x lambda_ (its own optimiser, so
+        the MI update has its own scale, as in the authors' separate MI step). ``.grad`` is
+        left holding the task gradient for your optimiser. With `floor`, no step is taken
+        when I_hat <= 0. Then T trains on the detached z, as `train_critic`.
+
+            ce.backward(retain_graph=True)
+            penalty.step(z, c)
+            optimiser.step()
+        """
+        if self.encoder_opt is None:
+            raise ValueError(
+                "MIPenalty.step needs the encoder's parameters: MIPenalty(..., params="
+                "encoder.parameters())"
+            )
+        self.check_inputs(z, c, y)
+        mi = self._estimate(z, c, y)
+        value = mi.detach()
+        self.last_estimate = value
+        if self.lambda_ > 0 and not (self.floor and float(value) <= 0):
+            task = [p.grad for p in self.params]
+            if self.clip and any(g is None for g in task):
+                raise ValueError(
+                    "MIPenalty.step clips the MI gradient to the task gradient: call "
+                    "task_loss.backward(retain_graph=True) before it (or clip=False)"
+                )
+            grads = torch.autograd.grad(mi, self.params, allow_unused=True)
+            for p, g, t in zip(self.params, grads, task, strict=True):
+                if g is not None and self.clip:
+                    g = clip_to_reference(g, t.norm())
+                p.grad = g
+            self.encoder_opt.step()
+            for p, t in zip(self.params, task, strict=True):
+                p.grad = t  # the task gradient again, for the caller's optimiser
+        if self.critic_steps:
+            self._train_critic(z, c, y)
+        return value
 
     def forward(
         self,
