@@ -3,6 +3,7 @@ std over seeds from run folders)."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import shlex
@@ -254,3 +255,37 @@ def test_killed_runs_are_reported_then_resumed_through_submitit(tmp_path, capsys
     assert "nothing to do" in capsys.readouterr().err
     assert main(["report", str(out)]) == 0
     assert capsys.readouterr().out.splitlines()[2].split()[:2] == ["vanilla", "2"]
+
+
+def test_benchmark_sweep_script_keeps_its_folder_names_and_labels(tmp_path, monkeypatch):
+    """benchmarks/sweep.py runs through this machinery with its old run names (the
+    committed summaries' `run` keys) and labels; --set goes to the non-vanilla methods."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import sweep as bench
+
+    methods, strengths, seeds = ["vanilla", "mi:fast"], [0.02, 0.035], [0, 1]
+    args = argparse.Namespace(
+        benchmark="colored-mnist",
+        methods=methods,
+        strengths=strengths,
+        seeds=seeds,
+        epochs=5,
+        train_size=10000,
+        batch_size=None,
+        model=None,
+        lr=None,
+        settings=[("lambda", "2")],
+        tag="t",
+        eval_every=5,
+        no_audit=False,
+        data_dir=None,
+        device="cpu",
+        out=tmp_path,
+    )
+    runs = bench.runs(args)
+    expected = [(m, s, seed) for s in strengths for seed in seeds for m in methods]
+    assert [r.name for r in runs] == [bench.run_name(m, s, seed, "t") for m, s, seed in expected]
+    assert runs[1].name == "mi-fast-t_s0.02_seed0" and runs[1].label == "mi:fast[t]"
+    cmd = runs[1].command(tmp_path)
+    assert cmd[cmd.index("--set") :][:4] == ["--set", "preset=fast", "--set", "lambda=2"]
+    assert "--set" not in runs[0].command(tmp_path)

@@ -188,8 +188,7 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     sw.add_argument(
         "--threads",
         type=_positive_int,
-        default=1,
-        help="OMP_NUM_THREADS of each run (default 1)",
+        help="OMP_NUM_THREADS of each run (default: --cpus if given, else 1)",
     )
     sw.add_argument(
         "--print-commands",
@@ -362,9 +361,13 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     ]
     todo.sort(key=lambda item: grid.runs.index(item[0]))
     counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(states.items()))
+    threads = args.threads or args.cpus or 1
     if args.print_commands:
-        for line in sweep.commands(grid, out):
-            print(line)
+        try:
+            for line in sweep.commands(grid, out):
+                print(line, flush=True)
+        except BrokenPipeError:  # `| head`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     print(f"midebias sweep: {len(grid.runs)} runs in {out} ({counts})", file=sys.stderr)
     if args.dry_run:
@@ -381,9 +384,7 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"{o.name}: {what}", flush=True)
 
     if args.executor == "processes":
-        outcomes = sweep.run_processes(
-            todo, out, jobs=args.jobs, threads=args.threads, on_done=done
-        )
+        outcomes = sweep.run_processes(todo, out, jobs=args.jobs, threads=threads, on_done=done)
     else:
         params = {
             "timeout_min": args.time,
@@ -400,7 +401,7 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 out,
                 cluster="slurm" if args.executor == "slurm" else "local",
                 parameters={k: v for k, v in params.items() if v is not None},
-                threads=args.threads,
+                threads=threads,
             )
         except ImportError:
             need = "pip install 'midebias[cluster]'"

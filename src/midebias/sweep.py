@@ -359,6 +359,8 @@ def run_processes(
     """Run each (run, state) as its own `python -m midebias.cli train` process, at most
     `jobs` at once, each with OMP_NUM_THREADS=`threads` (None: the environment's); the
     output of each goes to OUT/logs/NAME.log."""
+    if not todo:
+        return []
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
