@@ -43,6 +43,7 @@ def protocol_parser(
     p.add_argument("--seeds", nargs="+", default=["0"])
     p.add_argument("--full", action="store_true", help=full_help)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once (processes)")
     p.add_argument("--out", type=Path, default=Path(out))
     return p
 
@@ -62,6 +63,8 @@ def run_protocol(benchmark: str, args: argparse.Namespace, seeds: list[str], sca
             *scale,
             "--device",
             args.device,
+            "--jobs",
+            str(args.jobs),
             "--out",
             str(args.out),
         ]

@@ -6,13 +6,20 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
 
 from midebias.cli import main
-from midebias.sweep import expand, read_spec
+from midebias.sweep import check, expand, read_spec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 TINY = """
 [base]
@@ -289,3 +296,14 @@ def test_benchmark_sweep_script_keeps_its_folder_names_and_labels(tmp_path, monk
     cmd = runs[1].command(tmp_path)
     assert cmd[cmd.index("--set") :][:4] == ["--set", "preset=fast", "--set", "lambda=2"]
     assert "--set" not in runs[0].command(tmp_path)
+
+
+def test_the_specs_in_the_docs_expand_to_the_runs_they_announce():
+    doc = (Path(__file__).parents[1] / "docs" / "sweeps.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", doc, flags=re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        announced = int(re.search(r"= (\d+) runs", block).group(1))
+        sweep = expand(tomllib.loads(block))
+        check(sweep, Path("unused"), device="cpu")  # every run's flags as train checks them
+        assert len(sweep.runs) == announced

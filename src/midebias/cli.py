@@ -331,6 +331,16 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _print_lines(lines) -> int:
+    """Print `lines` to stdout; a reader that stops early (`| head`) is not an error."""
+    try:
+        for line in lines:
+            print(line, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
 def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from midebias import sweep
 
@@ -345,7 +355,9 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     problem = check_out(str(out))
     if problem:
         parser.error(problem)
-    cluster = args.executor != "processes" or args.print_commands
+    # Runs bound for a cluster (or only listed) are checked with --device cpu: this machine
+    # may not have the GPUs they ask for.
+    cluster = args.executor != "processes" or args.print_commands or args.dry_run
     try:  # every run's flags, as `midebias train` checks them, before any run starts
         sweep.check(grid, out, device="cpu" if cluster else None)
     except sweep.SpecError as e:
@@ -363,17 +375,10 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(states.items()))
     threads = args.threads or args.cpus or 1
     if args.print_commands:
-        try:
-            for line in sweep.commands(grid, out):
-                print(line, flush=True)
-        except BrokenPipeError:  # `| head`: the reader has all it wanted
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return _print_lines(sweep.commands(grid, out))
     print(f"midebias sweep: {len(grid.runs)} runs in {out} ({counts})", file=sys.stderr)
     if args.dry_run:
-        for run in grid.runs:
-            print(f"{sweep.run_state(out / run.name):10}  {run.name}")
-        return 0
+        return _print_lines(f"{sweep.run_state(out / r.name):10}  {r.name}" for r in grid.runs)
     if not todo:
         print("midebias sweep: nothing to do", file=sys.stderr)
         return 0
@@ -406,6 +411,11 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         except ImportError:
             need = "pip install 'midebias[cluster]'"
             parser.error(f"--executor {args.executor} needs submitit: {need}")
+        except sweep.SpecError as e:  # no cluster here
+            parser.error(str(e))
+        except Exception as e:  # sbatch refused the array: nothing was submitted
+            print(f"midebias: error: submitting the runs failed: {e}", file=sys.stderr)
+            return 1
         print(
             f"midebias sweep: submitted {len(jobs)} jobs (first: {jobs[0].job_id}); "
             f"their logs: {out / 'submitit'}",

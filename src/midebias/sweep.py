@@ -16,6 +16,7 @@ import itertools
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -367,18 +368,27 @@ def run_processes(
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
     lock = threading.Lock()
+    live: set[subprocess.Popen] = set()
+    stopping = threading.Event()
 
     def one(item: tuple[Run, str]) -> Outcome:
         run, state = item
+        if stopping.is_set():
+            return Outcome(run.name, False, "not started: the sweep was stopped")
         t0 = time.perf_counter()
         log = logs / f"{run.name}.log"
         with open(log, "a") as f:  # a resumed run adds to its log
-            rc = subprocess.call(
-                [sys.executable, "-m", "midebias.cli", *run.command(out, state)],
-                stdout=f,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
+            with lock:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "midebias.cli", *run.command(out, state)],
+                    stdout=f,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+                live.add(proc)
+            rc = proc.wait()
+            with lock:
+                live.discard(proc)
         outcome = Outcome(run.name, rc == 0, seconds=time.perf_counter() - t0)
         if rc != 0:
             why = _last_line(log.read_text()) if rc > 0 else f"killed by signal {-rc}"
@@ -388,8 +398,24 @@ def run_processes(
                 on_done(outcome)
         return outcome
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    def stop(signum, frame):  # SIGTERM (a time limit, scancel): stop like Ctrl-C
+        raise SystemExit(128 + signum)
+
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, stop) if main else None
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         return list(pool.map(one, todo))
+    except BaseException:  # stopped: end the runs in progress (they stay resumable)
+        stopping.set()
+        with lock:
+            for proc in live:
+                proc.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if main:
+            signal.signal(signal.SIGTERM, old)
 
 
 def run_job(argv: list[str], threads: int | None = None) -> str:
@@ -419,8 +445,11 @@ def submit(
     array; returns the jobs. submitit's own files go to OUT/submitit."""
     import submitit
 
-    executor = submitit.AutoExecutor(folder=out / "submitit", cluster=cluster)
-    executor.update_parameters(name="midebias-sweep", **parameters)
+    try:  # not on a Slurm cluster, or parameters submitit refuses: nothing is submitted
+        executor = submitit.AutoExecutor(folder=out / "submitit", cluster=cluster)
+        executor.update_parameters(name="midebias-sweep", **parameters)
+    except (RuntimeError, ValueError, NameError) as e:
+        raise SpecError(f"--executor {cluster}: {_last_line(str(e))}") from None
     argvs = [run.command(out, state) for run, state in todo]
     return executor.map_array(run_job, argvs, [threads] * len(argvs))
 
