@@ -41,7 +41,7 @@ class SpecError(ValueError):
 TOP_KEYS = ("out", "name", "label", "base", "grid")
 #: `midebias train` flags the sweep sets itself (the run folder, resuming, the log).
 OWN_FLAGS = {"out", "overwrite", "resume", "no_progress", "label", "help"}
-#: The separator of a default folder name's parts, and the characters a name may hold.
+#: What a folder name does not keep from a value (replaced by '-').
 _UNSAFE = re.compile(r"[^A-Za-z0-9.+=-]+")
 
 
