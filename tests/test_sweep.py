@@ -8,6 +8,7 @@ import csv
 import json
 import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -307,3 +308,19 @@ def test_the_specs_in_the_docs_expand_to_the_runs_they_announce():
         sweep = expand(tomllib.loads(block))
         check(sweep, Path("unused"), device="cpu")  # every run's flags as train checks them
         assert len(sweep.runs) == announced
+
+
+@pytest.mark.skipif(shutil.which("srun") is not None, reason="this machine has Slurm")
+def test_slurm_without_slurm_is_one_line_and_submits_nothing(tmp_path, capsys):
+    pytest.importorskip("submitit")
+    spec = _spec(tmp_path, TINY + "[grid]\nseed = [0, 1]\n")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        main(["sweep", str(spec), "--out", str(out), "--executor", "slurm", "--gpus", "1"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "--executor slurm: " in err and "srun" in err and "Traceback" not in err
+    assert not out.exists()  # nothing submitted, no folder
+    with pytest.raises(SystemExit):  # Slurm options without Slurm
+        main(["sweep", str(spec), "--out", str(out), "--partition", "gpu"])
+    assert "apply to --executor slurm" in capsys.readouterr().err
