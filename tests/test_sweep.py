@@ -324,3 +324,22 @@ def test_slurm_without_slurm_is_one_line_and_submits_nothing(tmp_path, capsys):
     with pytest.raises(SystemExit):  # Slurm options without Slurm
         main(["sweep", str(spec), "--out", str(out), "--partition", "gpu"])
     assert "apply to --executor slurm" in capsys.readouterr().err
+
+
+def test_slurm_gets_one_job_array_with_the_options(tmp_path, capsys):
+    """Through submitit's own stand-in for Slurm (its sbatch is mocked): one array of the
+    pending runs, at most --jobs at once, the options as #SBATCH lines."""
+    pytest.importorskip("submitit")
+    test_slurm = pytest.importorskip("submitit.slurm.test_slurm")
+    spec = _spec(tmp_path, TINY + "[grid]\nseed = [0, 1, 2]\n")
+    out = tmp_path / "out"
+    _fake_run(out / "seed=0", "finished")
+    argv = ["sweep", str(spec), "--out", str(out), "--executor", "slurm", "--jobs", "2"]
+    argv += ["--partition", "gpu", "--gpus", "1", "--cpus", "4", "--time", "30"]
+    with test_slurm.mocked_slurm():
+        assert main([*argv, "--slurm", "account=abc"]) == 0
+    assert "submitted 2 jobs" in capsys.readouterr().err
+    script = next((out / "submitit").glob("*_submission.sh")).read_text()
+    for line in ["--array=0-1%2", "--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=4"]:
+        assert f"#SBATCH {line}\n" in script
+    assert "#SBATCH --time=30\n" in script and "#SBATCH --account=abc\n" in script
