@@ -238,8 +238,8 @@ def test_report_plot(tmp_path, capsys):
 @pytest.mark.slow
 def test_killed_runs_are_reported_then_resumed_through_submitit(tmp_path, capsys, monkeypatch):
     """Two tiny runs SIGKILLed after epoch 1 (the resume tests' hook): the sweep names
-    them and exits 1; submitit's local executor then continues them with --resume; a
-    third call finds nothing to do."""
+    them and exits 1; submitit's local executor then continues them with --resume; with a
+    third seed, the pool of processes runs only that one."""
     pytest.importorskip("submitit")
     spec = _spec(tmp_path, TINY + "[grid]\nseed = [0, 1]\n")
     out = tmp_path / "out"
@@ -259,10 +259,13 @@ def test_killed_runs_are_reported_then_resumed_through_submitit(tmp_path, capsys
         lines = (run / "metrics.jsonl").read_text().splitlines()
         assert len(lines) == 2 and lines[0] == log.strip()  # continued, not retrained
     capsys.readouterr()
-    assert main(["sweep", str(spec), "--out", str(out)]) == 0
-    assert "nothing to do" in capsys.readouterr().err
+    spec.write_text(spec.read_text().replace("[0, 1]", "[0, 1, 2]"))  # one more seed
+    assert main(["sweep", str(spec), "--out", str(out)]) == 0  # the pool, 1 process
+    assert "1 done, 0 failed, 2 already finished" in capsys.readouterr().err
+    assert main(["sweep", str(spec), "--out", str(out), "--print-commands"]) == 0
+    assert capsys.readouterr().out == ""  # nothing left to do
     assert main(["report", str(out)]) == 0
-    assert capsys.readouterr().out.splitlines()[2].split()[:2] == ["vanilla", "2"]
+    assert capsys.readouterr().out.splitlines()[2].split()[:2] == ["vanilla", "3"]
 
 
 def test_benchmark_sweep_script_keeps_its_folder_names_and_labels(tmp_path, monkeypatch):
