@@ -1,8 +1,10 @@
 """Sweep methods x bias strengths x seeds on an image benchmark; one run folder per run.
 
-Finished runs (metrics.json present) are skipped, so a sweep can be resumed. A summary
-JSON (every run's metrics plus mean/std per method and strength) is rewritten after every
-run, and a table is printed at the end. Example (vanilla on Colored MNIST):
+Each run is a `midebias train` process run by the machinery of `midebias sweep`
+(docs/sweeps.md), `--jobs` at once: finished runs are skipped and unfinished ones resumed,
+so a sweep can be stopped and started again. A summary JSON (every run's metrics plus
+mean/std per method and strength) is rewritten after every run, and a table is printed at
+the end. Example (vanilla on Colored MNIST):
 
     python benchmarks/sweep.py --benchmark colored-mnist --methods vanilla \
         --strengths 0.02 0.03 0.05 --epochs 5 --train-size 20000 --out benchmarks/results/cm
@@ -13,6 +15,7 @@ Anything a table shows can be rebuilt from the run folders (`collect`).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import sys
@@ -21,10 +24,10 @@ from pathlib import Path
 
 import torch
 
+from midebias import sweep
 from midebias.cli import add_settings_option
-from midebias.datasets.registry import IMAGE_BENCHMARKS, load_benchmark
+from midebias.datasets.registry import IMAGE_BENCHMARKS
 from midebias.report import format_table, mean_std
-from midebias.training import TrainConfig, TrainingError, train
 
 #: Every method row of the benchmark tables (method or method:preset).
 ALL_METHODS = ["vanilla", "mi:balanced", "mi:best", "mi:fast", "blindeye", "lnl", "lnl:stable"]
@@ -40,6 +43,7 @@ def protocol_parser(
     p.add_argument("--seeds", nargs="+", default=["0"])
     p.add_argument("--full", action="store_true", help=full_help)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once (processes)")
     p.add_argument("--out", type=Path, default=Path(out))
     return p
 
@@ -59,6 +63,8 @@ def run_protocol(benchmark: str, args: argparse.Namespace, seeds: list[str], sca
             *scale,
             "--device",
             args.device,
+            "--jobs",
+            str(args.jobs),
             "--out",
             str(args.out),
         ]
@@ -141,6 +147,7 @@ def main(argv=None) -> int:
     p.add_argument("--no-audit", action="store_true")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once (processes)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument(
         "--summary-only", action="store_true", help="rebuild summary.json from --out; train none"
@@ -149,63 +156,69 @@ def main(argv=None) -> int:
     if not args.strengths and not args.summary_only:
         p.error("--strengths is required (unless --summary-only)")
 
-    spec = IMAGE_BENCHMARKS[args.benchmark]
-    key = spec.bias_setting
+    key = IMAGE_BENCHMARKS[args.benchmark].bias_setting
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    for strength in [] if args.summary_only else args.strengths:
-        for seed in args.seeds:
-            todo = [
-                m
-                for m in args.methods
-                if not (args.out / run_name(m, strength, seed, args.tag) / "metrics.json").exists()
-            ]
-            if not todo:
-                continue
-            data = load_benchmark(
-                args.benchmark,
-                strength=strength,
-                seed=seed,
-                train_size=args.train_size,
-                data_dir=args.data_dir,
-            )
-            for spec in todo:
-                method, preset = parse_method(spec)
-                settings = {**preset, **dict(args.settings)} if method != "vanilla" else {}
-                cfg = TrainConfig(
-                    benchmark=args.benchmark,
-                    strength=strength,
-                    method=method,
-                    epochs=args.epochs,
-                    batch_size=args.batch_size,
-                    lr=args.lr,
-                    seed=seed,
-                    train_size=args.train_size,
-                    model=args.model,
-                    data_dir=args.data_dir,
-                    device=args.device,
-                    settings=settings,
-                    audit=not args.no_audit,
-                    eval_every=args.eval_every,
-                    progress=sys.stderr.isatty(),
-                )
-                name = run_name(spec, strength, seed, args.tag)
-                label = spec + (f"[{args.tag}]" if args.tag else "")
-                try:
-                    m = train(cfg, args.out / name, data=data, overwrite=True, label=label)
-                except TrainingError as e:  # one diverged run does not end the sweep
-                    print(f"{name}: FAILED: {e}", flush=True)
-                    continue
-                print(
-                    f"{name}: test {m['test_accuracy']:.3f} aligned "
-                    f"{m['aligned_accuracy']:.3f} ({m['seconds_per_epoch']:.1f} s/epoch)",
-                    flush=True,
-                )
-                write_summary(args, key)
+    try:
+        grid = [] if args.summary_only else runs(args)
+    except sweep.SpecError as e:
+        p.error(str(e))
+    todo = [(r, s) for r in grid if (s := sweep.run_state(args.out / r.name)) != "finished"]
+
+    def done(o: sweep.Outcome) -> None:  # called once per run, one at a time
+        if not o.ok:
+            print(f"{o.name}: FAILED: {o.error}", flush=True)
+            return
+        m = json.loads((args.out / o.name / "metrics.json").read_text())
+        print(
+            f"{o.name}: test {m['test_accuracy']:.3f} aligned "
+            f"{m['aligned_accuracy']:.3f} ({m['seconds_per_epoch']:.1f} s/epoch)",
+            flush=True,
+        )
+        write_summary(args, key)
+
+    # Each run is its own `midebias train` process (threads as this process's: the
+    # summary records them); one diverged run does not end the sweep.
+    outcomes = sweep.run_processes(todo, args.out, jobs=args.jobs, threads=None, on_done=done)
     summary = write_summary(args, key)
     print(table(summary, key, DEFAULT_METRICS))
     print(f"({time.time() - started:.0f} s; runs in {args.out})")
-    return 0
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        print(f"sweep.py: run {o.name} failed: {o.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def runs(args: argparse.Namespace) -> list[sweep.Run]:
+    """The runs of this command line, in the order of its loops (strength, seed, method),
+    each exactly `midebias train ... --out OUT/run_name(...)` (checked before any runs)."""
+    base = {"benchmark": args.benchmark, "epochs": args.epochs, "eval_every": args.eval_every}
+    optional = {
+        "train_size": args.train_size,
+        "batch_size": args.batch_size,
+        "model": args.model,
+        "lr": args.lr,
+        "data_dir": args.data_dir,
+    }
+    base |= {k: v for k, v in optional.items() if v is not None}
+    base |= {"device": args.device, "no_audit": args.no_audit}
+    tag = f"-{args.tag}" if args.tag else ""
+    found: list[sweep.Run] = []
+    for method in args.methods:
+        settings = dict(args.settings) if parse_method(method)[0] != "vanilla" else {}
+        spec = {
+            "name": "{method}" + tag + "_s{strength}_seed{seed}",
+            "label": "{method}" + (f"[{args.tag}]" if args.tag else ""),
+            "base": {**base, "method": method, "set": settings},
+            "grid": {"strength": args.strengths, "seed": args.seeds},
+        }
+        grid = sweep.expand(spec, source="sweep.py")
+        sweep.check(grid, args.out)
+        found += grid.runs
+    order = {
+        (s, seed): i for i, (s, seed) in enumerate(itertools.product(args.strengths, args.seeds))
+    }
+    return sorted(found, key=lambda r: order[r.values["strength"], r.values["seed"]])
 
 
 def write_summary(args, key: str) -> list[dict]:

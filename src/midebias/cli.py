@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -105,12 +106,14 @@ def _check_files(args: argparse.Namespace, parser: argparse.ArgumentParser, data
             parser.error(problem)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser):
+    """The command line (`parser_class`: the class of the parser and its subparsers; the
+    sweep checks its runs' flags with one whose `error` raises instead of exiting)."""
     from midebias.datasets.registry import BENCHMARKS
     from midebias.methods import METHODS
     from midebias.models import MODELS
 
-    parser = argparse.ArgumentParser(
+    parser = parser_class(
         prog="midebias",
         description="Learn representations that do not encode a known bias attribute "
         "(Ragonesi et al., mutual-information backpropagation) and its baselines.",
@@ -158,12 +161,70 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-audit", action="store_true", help="skip the leakage audit")
     t.add_argument("--eval-every", type=_positive_int, default=1, help="evaluate every N epochs")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--label", help="the run's name in tables (config.json; default: --method)")
 
     st = sub.add_parser("settings", help="list a method's settings, defaults and presets")
     st.add_argument("methods", nargs="*", choices=sorted(METHODS), help="default: all")
 
     a = sub.add_parser("audit", help="re-run the leakage audit of finished image runs")
     a.add_argument("runs", nargs="+", help="run folders (with config.json and checkpoint.pt)")
+
+    sw = sub.add_parser(
+        "sweep",
+        help="run a grid of train runs from a spec file (TOML); docs/sweeps.md",
+        description="Expand SPEC's grid into `midebias train` runs, one folder each under "
+        "OUT; skip finished runs, resume unfinished ones (docs/sweeps.md).",
+    )
+    sw.add_argument("spec", help="the sweep's TOML file")
+    sw.add_argument("--out", help="parent folder of the run folders (default: the spec's out)")
+    sw.add_argument(
+        "--executor",
+        choices=["processes", "slurm", "submitit-local"],
+        default="processes",
+        help="processes: a pool of processes here (default); slurm: a Slurm job array via "
+        "submitit; submitit-local: submitit's local executor (tests the cluster path)",
+    )
+    sw.add_argument("--jobs", type=_positive_int, default=1, help="runs at once (default 1)")
+    sw.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="OMP_NUM_THREADS of each run (default: --cpus if given, else 1)",
+    )
+    sw.add_argument(
+        "--print-commands",
+        action="store_true",
+        help="print one `midebias train` line per run still to do, and run nothing",
+    )
+    sw.add_argument("--dry-run", action="store_true", help="list the runs and their state")
+    sw.add_argument("--partition", help="slurm: the partition")
+    sw.add_argument("--time", type=_positive_int, help="slurm/submitit: minutes per run")
+    sw.add_argument("--gpus", type=int, help="slurm: GPUs per run")
+    sw.add_argument("--cpus", type=_positive_int, help="slurm: CPUs per run")
+    sw.add_argument("--mem-gb", type=_positive_float, help="slurm: memory per run")
+    sw.add_argument(
+        "--slurm",
+        dest="slurm_extra",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other sbatch option (repeatable), e.g. --slurm account=abc --slurm qos=high",
+    )
+    sw.add_argument(
+        "--wait", action="store_true", help="slurm: wait for the jobs and report failures"
+    )
+
+    r = sub.add_parser(
+        "report",
+        help="mean +- std tables (and plots) from run folders",
+        description="Group finished runs that differ only in their seed; print mean +- "
+        "std of each metric per group.",
+    )
+    r.add_argument("runs", nargs="+", help="run folders, or folders searched for them")
+    r.add_argument("--metrics", nargs="+", help="metrics.json keys (default: the benchmark's)")
+    r.add_argument("--json", help="write the table as JSON here")
+    r.add_argument("--csv", help="write the table as CSV here")
+    r.add_argument("--plot", help="write a figure of each metric vs bias strength (matplotlib)")
 
     d = sub.add_parser("demo", help="offline demo on the embedded MNIST subset")
     d.add_argument("--bias-var", type=float, default=0.020)
@@ -203,9 +264,12 @@ def _summary(m: dict, spec, out: str) -> str:
     return " ".join(parts)
 
 
-def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def train_config(args: argparse.Namespace, parser: argparse.ArgumentParser, *, device=None):
+    """The TrainConfig of parsed `train` flags, every value checked (`parser.error` names
+    the flag of a bad one); `device` replaces --device in the check (the sweep checks runs
+    bound for a cluster on a machine without its GPUs)."""
     from midebias.datasets.registry import BENCHMARKS
-    from midebias.training import TrainConfig, train
+    from midebias.training import TrainConfig
 
     spec = BENCHMARKS[args.benchmark]
     if args.resume and args.overwrite:
@@ -241,19 +305,173 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         eval_every=args.eval_every,
         channels_last=args.channels_last,
     )
+    checked = config if device is None else dataclasses.replace(config, device=device)
     try:
-        config.resolve()  # every value checked before any work is done
+        checked.resolve()  # every value checked before any work is done
     except SettingError as e:
         parser.error(flag_message(e, args.settings))
     except ValueError as e:
         parser.error(str(e))
+    return config
+
+
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from midebias.datasets.registry import BENCHMARKS
+    from midebias.training import train
+
+    spec = BENCHMARKS[args.benchmark]
+    config = train_config(args, parser)
     if spec.kind == "tabular":
         dataset = f"uci-{args.benchmark}"
     else:
         dataset = "mnist" if args.source == "mnist" else ""
     _check_files(args, parser, dataset)
-    m = train(config, args.out, overwrite=args.overwrite, resume=args.resume)
+    m = train(config, args.out, overwrite=args.overwrite, resume=args.resume, label=args.label)
     print(_summary(m, spec, args.out))
+    return 0
+
+
+def _print_lines(lines) -> int:
+    """Print `lines` to stdout; a reader that stops early (`| head`) is not an error."""
+    try:
+        for line in lines:
+            print(line, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from midebias import sweep
+
+    try:
+        grid = sweep.expand(sweep.read_spec(args.spec), source=args.spec)
+    except sweep.SpecError as e:
+        parser.error(str(e))
+    out = args.out or grid.out
+    if out is None:
+        parser.error(f"{args.spec}: no out folder: give --out or `out = ...` in the spec")
+    out = Path(out)
+    problem = check_out(str(out))
+    if problem:
+        parser.error(problem)
+    # Runs bound for a cluster (or only listed) are checked with --device cpu: this machine
+    # may not have the GPUs they ask for.
+    cluster = args.executor != "processes" or args.print_commands or args.dry_run
+    try:  # every run's flags, as `midebias train` checks them, before any run starts
+        sweep.check(grid, out, device="cpu" if cluster else None)
+    except sweep.SpecError as e:
+        parser.error(str(e))
+    if args.executor == "processes" and (args.partition or args.gpus or args.slurm_extra):
+        parser.error("--partition, --gpus and --slurm apply to --executor slurm")
+
+    states = sweep.plan(grid, out)
+    todo = [
+        (run, state)
+        for state in ("pending", "unfinished", "stale", "foreign")
+        for run in states.get(state, [])
+    ]
+    todo.sort(key=lambda item: grid.runs.index(item[0]))
+    counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(states.items()))
+    threads = args.threads or args.cpus or 1
+    if args.print_commands:
+        return _print_lines(sweep.commands(grid, out))
+    print(f"midebias sweep: {len(grid.runs)} runs in {out} ({counts})", file=sys.stderr)
+    if args.dry_run:
+        return _print_lines(f"{sweep.run_state(out / r.name):10}  {r.name}" for r in grid.runs)
+    if not todo:
+        print("midebias sweep: nothing to do", file=sys.stderr)
+        return 0
+
+    def done(o) -> None:
+        what = "finished" + (f" ({o.seconds:.0f} s)" if o.seconds else "")
+        what = what if o.ok else f"FAILED: {o.error}"
+        print(f"{o.name}: {what}", flush=True)
+
+    if args.executor == "processes":
+        outcomes = sweep.run_processes(todo, out, jobs=args.jobs, threads=threads, on_done=done)
+    else:
+        params = {
+            "timeout_min": args.time,
+            "gpus_per_node": args.gpus,
+            "cpus_per_task": args.cpus,
+            "mem_gb": args.mem_gb,
+            "slurm_partition": args.partition,
+            "slurm_array_parallelism": args.jobs,
+            "slurm_additional_parameters": dict(args.slurm_extra) or None,
+        }
+        try:
+            jobs = sweep.submit(
+                todo,
+                out,
+                cluster="slurm" if args.executor == "slurm" else "local",
+                parameters={k: v for k, v in params.items() if v is not None},
+                threads=threads,
+            )
+        except ImportError:
+            need = "pip install 'midebias[cluster]'"
+            parser.error(f"--executor {args.executor} needs submitit: {need}")
+        except sweep.SpecError as e:  # no cluster here
+            parser.error(str(e))
+        except Exception as e:  # sbatch refused the array: nothing was submitted
+            print(f"midebias: error: submitting the runs failed: {e}", file=sys.stderr)
+            return 1
+        print(
+            f"midebias sweep: submitted {len(jobs)} jobs (first: {jobs[0].job_id}); "
+            f"their logs: {out / 'submitit'}",
+            file=sys.stderr,
+        )
+        if args.executor == "slurm" and not args.wait:
+            return 0
+        outcomes = sweep.wait(jobs, [run.name for run, _ in todo])
+        for o in outcomes:
+            done(o)
+    failed = [o for o in outcomes if not o.ok]
+    print(
+        f"midebias sweep: {len(outcomes) - len(failed)} done, {len(failed)} failed, "
+        f"{len(states.get('finished', []))} already finished; tables: midebias report {out}",
+        file=sys.stderr,
+    )
+    for o in failed:
+        print(f"midebias: error: run {o.name} failed: {o.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from midebias import report
+
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error("--plot needs matplotlib: pip install 'midebias[plot]'")
+    for flag, path in (("--json", args.json), ("--csv", args.csv), ("--plot", args.plot)):
+        if path and Path(path).is_dir():
+            parser.error(f"{flag} {path} is a folder; give a file name")
+    try:
+        folders = report.find_runs(args.runs)
+    except ValueError as e:
+        parser.error(str(e))
+    runs, unfinished = report.load_runs(folders)
+    if not runs:
+        parser.error(f"no finished runs in {' '.join(args.runs)}")
+    try:
+        table = report.summarise_runs(runs, args.metrics)
+    except ValueError as e:
+        parser.error(str(e))
+    print(report.format_summary(table))
+    if unfinished:
+        print(
+            f"({len(unfinished)} unfinished runs left out: {', '.join(unfinished[:5])}"
+            + (" ...)" if len(unfinished) > 5 else ")"),
+            file=sys.stderr,
+        )
+    if args.json:
+        report.write_json(table, args.json)
+    if args.csv:
+        report.write_csv(table, args.csv)
+    if args.plot:
+        report.plot(table, args.plot)
     return 0
 
 
@@ -283,6 +501,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 r = reaudit_run(run)
                 print(f"{run}: bias-probe {r['bias_probe_accuracy']:.3f} MI {r['mi_posthoc']:.3f}")
             return 0
+        if args.command == "sweep":
+            return _sweep(args, parser)
+        if args.command == "report":
+            return _report(args, parser)
         if args.command == "demo":
             from midebias.demo import run_demo
 
