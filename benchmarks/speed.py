@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import threading
 import time
@@ -75,12 +76,21 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="train every config this many times, round-robin (config after config, then "
+        "again), and report the median seconds per epoch: on a shared machine a change of "
+        "load then falls on every config alike",
+    )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/speed.json"))
     args = p.parse_args(argv)
 
     data = {}
     rows = []
-    for name in args.configs:
+    by_name: dict[str, dict] = {}
+    for name in [c for _ in range(args.repeats) for c in args.configs]:
         bench, method, model, settings, options = CONFIGS[name]
         if bench not in data:
             strength = 0.02 if bench == "colored-mnist" else 0.99
@@ -120,12 +130,20 @@ def main(argv=None) -> int:
             curve.append((elapsed, rec[args.target_metric]))
         timed = history[args.warmup_epochs :]
         per_epoch = sum(rec["seconds"] for rec in timed) / len(timed)
+        if name in by_name:  # a repeat: only its time is kept
+            row = by_name[name]
+            row["seconds_per_epoch_repeats"].append(per_epoch)
+            row["seconds_per_epoch"] = statistics.median(row["seconds_per_epoch_repeats"])
+            print(f"{name}: {per_epoch:.2f} s/epoch (repeat)", flush=True)
+            write(args, rows)
+            continue
         rows.append(
             {
                 "config": name,
                 "model": model,
                 "options": options,
                 "seconds_per_epoch": per_epoch,
+                "seconds_per_epoch_repeats": [per_epoch],
                 "seconds_to_target": seconds_to(curve, args.target),
                 "curve": curve,
                 "val_accuracy": m["val_accuracy"],
@@ -135,6 +153,7 @@ def main(argv=None) -> int:
                 "peak_gpu_mib": gpu_mib,  # torch.cuda.max_memory_allocated, this config
             }
         )
+        by_name[name] = rows[-1]
         print(f"{name}: {per_epoch:.2f} s/epoch", flush=True)
         write(args, rows)  # as results come in: a killed run keeps what it measured
     write(args, rows)
@@ -222,6 +241,7 @@ def write(args, rows: list[dict]) -> None:
         "train_size": args.train_size,
         "epochs": args.epochs,
         "warmup_epochs": args.warmup_epochs,
+        "repeats": args.repeats,
         "target": args.target,
         "target_metric": args.target_metric,
     }

@@ -1,12 +1,21 @@
-"""`MIPenalty`: the paper's MI term for your own PyTorch training loop.
+"""`MIPenalty`: the paper's MI term for your own PyTorch training loop, in two forms.
 
-    penalty = MIPenalty(z_dim=64, c_dim=24)          # owns its estimator and optimiser
+The encoder's own MI step (what the mi method does by default):
+
+    penalty = MIPenalty(z_dim=64, c_dim=24, params=encoder.parameters(), lr=1e-3)
     z = encoder(x)
     ce = F.cross_entropy(head(z), y)
+    optimiser.zero_grad()
+    ce.backward(retain_graph=True)                   # the task gradient, in .grad
+    penalty.step(z, c)                               # an Adam step down I_hat, then T trains
+    optimiser.step()
+
+A loss term (one backward):
+
     loss = ce + penalty(z, c, task_loss=ce)          # trains T, returns lambda * clipped I
     loss.backward(); optimiser.step()
 
-Each call first trains the statistics network T for `critic_steps` updates on detached z
+Each call of the term first trains the statistics network T for `critic_steps` updates on detached z
 (minibatches of `critic_batch` drawn from this step's z and up to `buffer` recent steps'),
 then returns a term whose value is
 lambda_ * I_hat(z; c) and whose gradient w.r.t. z is lambda_ * dI/dz, rescaled to norm
@@ -48,8 +57,11 @@ class MIPenalty(nn.Module):
         lambda_: the penalty's weight (the same lambda_ as the mi method's settings).
         estimator: a name from `midebias.estimators.ESTIMATORS` ("dv" as in the paper).
         conditional: estimate I(z; c | y) (pass y): marginal pairs drawn within classes.
-        clip: rescale the MI gradient on z to the task gradient's norm (needs task_loss).
-        critic_steps, critic_lr, critic_hidden, critic_layers: T's training and shape.
+        clip: rescale the MI gradient to the task gradient's norm: on z (the term, needs
+            task_loss) or per encoder tensor (`step`, reads the task gradient in .grad).
+        critic_steps, critic_lr, critic_hidden, critic_layers: T's training and shape. The
+            defaults are the critic of the mi method's default preset (Adam 1e-3, 10 updates
+            per call on the last 9 calls' z), which keeps up with a changing encoder.
         buffer: recent minibatches of detached z kept for T's updates.
         critic_batch: samples per T update, drawn from the kept minibatches.
         normalize: standardise z for T with running statistics (see module doc).
@@ -58,6 +70,8 @@ class MIPenalty(nn.Module):
             to fool the critic (benchmarks/results/mi-search/NOTES.md).
         generator: torch.Generator for the estimator's shuffles (reproducibility).
         check_finite: refuse z or c holding NaN or inf (one device sync per call).
+        params, lr: the encoder's tensors and learning rate, for `step` (its own Adam at
+            lr x lambda_); not needed for the loss-term form.
 
     Every call checks its inputs before it changes any state: z must be float32 of shape
     (N, z_dim), c float32 of shape (N, c_dim), y (if given) of length N, all finite (with
