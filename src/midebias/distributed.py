@@ -164,9 +164,7 @@ def setup(device: str) -> Distributed | None:
             torch.set_num_threads(1)  # N processes share the cores
     owns = not dist.is_initialized()
     if owns:
-        backend = "nccl" if kind == "cuda" else "gloo"
-        kw = {"device_id": dev} if kind == "cuda" else {}
-        dist.init_process_group(backend=backend, **kw)
+        dist.init_process_group(backend="nccl" if kind == "cuda" else "gloo")
     if dist.get_world_size() != world or dist.get_rank() != rank:
         raise RuntimeError("the process group does not match RANK/WORLD_SIZE")
     return Distributed(rank=rank, world_size=world, device=dev, owns_group=owns)
