@@ -326,6 +326,14 @@ def _train(cfg, out, data, overwrite, resume, history, label, dist) -> dict[str,
             if dist is not None and device.type == "cuda":
                 # BatchNorm over the global batch (on CPU each process normalises its shard)
                 model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            elif dist is not None and main and _has_batchnorm(model):
+                warnings.warn(
+                    f"--model {cfg.model} has BatchNorm layers, which on the CPU (gloo) "
+                    "normalise each process's part of the batch: the run differs from a "
+                    "single-process one (on GPUs they are synchronised)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             model = model.to(device)
             if cfg.channels_last:
                 model.to(memory_format=torch.channels_last)
@@ -407,6 +415,10 @@ def _train(cfg, out, data, overwrite, resume, history, label, dist) -> dict[str,
         run.write_json("metrics.json", metrics)
         run.finish()
     return metrics
+
+
+def _has_batchnorm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 @torch.inference_mode()
