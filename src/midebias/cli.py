@@ -317,6 +317,7 @@ def train_config(args: argparse.Namespace, parser: argparse.ArgumentParser, *, d
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from midebias.datasets.registry import BENCHMARKS
+    from midebias.distributed import is_main_process
     from midebias.training import train
 
     spec = BENCHMARKS[args.benchmark]
@@ -327,7 +328,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         dataset = "mnist" if args.source == "mnist" else ""
     _check_files(args, parser, dataset)
     m = train(config, args.out, overwrite=args.overwrite, resume=args.resume, label=args.label)
-    print(_summary(m, spec, args.out))
+    if is_main_process():  # under torchrun, rank 0 reports (and wrote the run folder)
+        print(_summary(m, spec, args.out))
     return 0
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
@@ -291,7 +292,14 @@ class MIPenalty(nn.Module):
             i = i.to(zs.device)
             self._critic_step(zs[i], cs[i], None if ys is None else ys[i])
 
-    def step(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def step(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor,
+        y: torch.Tensor | None = None,
+        *,
+        reduce: Callable[[list[torch.Tensor | None]], None] | None = None,
+    ) -> torch.Tensor:
         """The encoder's MI step, then T's training; returns the estimate I_hat (detached).
 
         Call it after the task loss's backward (with ``retain_graph=True``, as z's graph is
@@ -301,7 +309,9 @@ class MIPenalty(nn.Module):
         (with `clip`), and applies one Adam step with lr x lambda_ (its own optimiser, so
         the MI update has its own scale, as in the authors' separate MI step). ``.grad`` is
         left holding the task gradient for your optimiser. With `floor`, no step is taken
-        when I_hat <= 0. Then T trains on the detached z, as `train_critic`.
+        when I_hat <= 0. Then T trains on the detached z, as `train_critic`. `reduce`, if
+        given, is called on the list of MI gradients before they are clipped and may change
+        them in place (over several processes: average them, as midebias.distributed does).
 
             ce.backward(retain_graph=True)
             penalty.step(z, c)
@@ -323,7 +333,9 @@ class MIPenalty(nn.Module):
                     "MIPenalty.step clips the MI gradient to the task gradient: call "
                     "task_loss.backward(retain_graph=True) before it (or clip=False)"
                 )
-            grads = torch.autograd.grad(mi, self.params, allow_unused=True)
+            grads = list(torch.autograd.grad(mi, self.params, allow_unused=True))
+            if reduce is not None:
+                reduce(grads)
             for p, g, t in zip(self.params, grads, task, strict=True):
                 if g is not None and self.clip:
                     g = clip_to_reference(g, t.norm())

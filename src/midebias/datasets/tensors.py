@@ -9,17 +9,22 @@ import numpy as np
 import torch
 
 from midebias.datasets.base import Split
+from midebias.distributed import shard_sizes
 
 
 @dataclass
 class Batch:
     """A minibatch: inputs x (float, scaled to [0, 1]), target y, bias attribute c as float
-    features (the chosen bias code), and the bias class index b (e.g. the colour index)."""
+    features (the chosen bias code), and the bias class index b (e.g. the colour index).
+
+    In a run over several processes (midebias.distributed) a Batch is this process's shard
+    of the global batch, and `sizes` holds every process's shard size (None: one process)."""
 
     x: torch.Tensor
     y: torch.Tensor
     c: torch.Tensor
     b: torch.Tensor
+    sizes: tuple[int, ...] | None = None
 
 
 class TensorSplit:
@@ -99,10 +104,14 @@ class TensorSplit:
         drop_last: bool = False,
         weights: torch.Tensor | None = None,
         min_last: int = 0,
+        shard: tuple[int, int] | None = None,
     ) -> Iterator[Batch]:
         """Minibatches in a seeded order: a shuffle, n weighted draws with replacement
         (`weights`), or the stored order. A last batch smaller than `min_last` joins the
-        one before it (in-batch shuffles of the MI estimators need more than a few rows)."""
+        one before it (in-batch shuffles of the MI estimators need more than a few rows).
+
+        `shard` = (rank, world_size): the same global batches (the same draws), of which
+        this process gets its contiguous part (`midebias.distributed.shard_sizes`)."""
         n = len(self)
         if weights is not None:  # n draws with replacement, probability ~ weights
             dev = generator.device if generator is not None else weights.device
@@ -113,7 +122,15 @@ class TensorSplit:
         else:
             order = torch.arange(n, device=self.labels.device)
         for s, end in self._bounds(batch_size, drop_last, min_last):
-            yield self.batch(order[s:end])
+            if shard is None:
+                yield self.batch(order[s:end])
+                continue
+            rank, world = shard
+            sizes = shard_sizes(end - s, world)
+            start = s + sum(sizes[:rank])
+            batch = self.batch(order[start : start + sizes[rank]])
+            batch.sizes = sizes
+            yield batch
 
     def _bounds(self, batch_size: int, drop_last: bool, min_last: int) -> list[tuple[int, int]]:
         """(start, end) of each minibatch of `batches`."""

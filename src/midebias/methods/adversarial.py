@@ -95,18 +95,22 @@ class BlindEye(_BiasAdversary):
     Settings = BlindEyeSettings
 
     def update(self, batch: Batch) -> dict[str, float]:
-        z = self.model.features(batch.x)
-        bias_ce = self.bias_head.ce(z.detach(), batch.c)
+        # Over several processes, z, c and y are the global batch's (Method.gather).
+        c, y = self.gather(batch.c, batch), self.gather(batch.y, batch)
+        z = self.gather(self.model.features(batch.x), batch)
+        bias_ce = self.bias_head.ce(z.detach(), c)
         self.opt_head.zero_grad(set_to_none=True)
         bias_ce.backward()
+        self.sync_grads(self.bias_head)
         self.opt_head.step()
 
-        ce = F.cross_entropy(self.model.head(z), batch.y)
+        ce = F.cross_entropy(self.model.head(z), y)
         # Cross-entropy to the uniform distribution: -mean_k (1/K) log p_k, per bias variable.
         confusion = sum(-F.log_softmax(o, 1).mean(1).mean() for o in self.bias_head(z))
         self.opt.zero_grad(set_to_none=True)
         (ce + self.settings.alpha * confusion).backward()
         self.bias_head.zero_grad(set_to_none=True)  # the head learns only in its own step
+        self.sync_grads(self.model)
         self.opt.step()
         return {"ce": ce.detach(), "bias_ce": bias_ce.detach(), "confusion": confusion.detach()}
 
@@ -166,21 +170,25 @@ class LNL(_BiasAdversary):
     Settings = LNLSettings
 
     def update(self, batch: Batch) -> dict[str, float]:
-        z = self.model.features(batch.x)
-        ce = F.cross_entropy(self.model.head(z), batch.y)
+        # Over several processes, z, c and y are the global batch's (Method.gather).
+        c, y = self.gather(batch.c, batch), self.gather(batch.y, batch)
+        z = self.gather(self.model.features(batch.x), batch)
+        ce = F.cross_entropy(self.model.head(z), y)
         neg_entropy = sum(
             (F.softmax(o, 1) * F.log_softmax(o, 1)).sum(1).mean() for o in self.bias_head(z)
         )
         self.opt.zero_grad(set_to_none=True)
         (ce + self.settings.entropy_weight * neg_entropy).backward()
         self.bias_head.zero_grad(set_to_none=True)
+        self.sync_grads(self.model)
         self.opt.step()
 
-        z = self.model.features(batch.x)
-        bias_ce = self.bias_head.ce(grad_reverse(z, self.settings.grl_scale), batch.c)
+        z = self.gather(self.model.features(batch.x), batch)
+        bias_ce = self.bias_head.ce(grad_reverse(z, self.settings.grl_scale), c)
         self.opt.zero_grad(set_to_none=True)
         self.opt_head.zero_grad(set_to_none=True)
         bias_ce.backward()
+        self.sync_grads(self.model, self.bias_head)
         self.opt.step()
         self.opt_head.step()
         return {"ce": ce.detach(), "bias_ce": bias_ce.detach(), "neg_entropy": neg_entropy.detach()}

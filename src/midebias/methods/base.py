@@ -4,6 +4,12 @@ A method owns its optimisers and any auxiliary networks (critics, bias heads). T
 loop only calls `sample_weights`, `start_epoch` and `update` (and the state methods for
 checkpoints); adding a method adds a class here and
 a registry entry, never a branch in the loop.
+
+Over several processes (torchrun; midebias.distributed) each `update` gets this process's
+shard of the global batch. A method runs its encoder on the shard, takes the global
+batch's z, y and c from `gather` and computes everything after the encoder on them, then
+calls `sync_grads` on what it steps: the step is then the single-process step on the
+global batch. With one process both helpers do nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import torch
 from torch import nn
 
 from midebias.datasets.tensors import Batch
+from midebias.distributed import Distributed
 from midebias.methods.settings import Settings as BaseSettings
 from midebias.models import Classifier
 
@@ -39,6 +46,7 @@ class Method:
         c_groups: list[int] | None = None,
         settings: BaseSettings | Mapping[str, Any] | None = None,
         generator: torch.Generator | None = None,
+        dist: Distributed | None = None,
     ):
         self.model = model
         self.lr = lr
@@ -48,6 +56,8 @@ class Method:
         #: The resolved settings (an instance of `Settings`; a mapping is resolved here).
         self.settings = self.Settings.resolve(settings)
         self.generator = generator
+        #: This process's place in a run over several processes (None: the only one).
+        self.dist = dist
 
     def modules(self) -> dict[str, nn.Module]:
         """Every network the method trains, by name (for checkpoints and device moves)."""
@@ -85,6 +95,20 @@ class Method:
         """One training step on a minibatch; returns losses as 0-d tensors or floats
         (tensors avoid a device sync per step)."""
         raise NotImplementedError
+
+    def gather(self, t: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """`t` (one row per sample of `batch`) for the whole global batch: every process's
+        rows in rank order, differentiable (identity with one process)."""
+        if self.dist is None or batch.sizes is None:
+            return t
+        return self.dist.gather(t, batch.sizes)
+
+    def sync_grads(self, *modules: nn.Module) -> None:
+        """Average the gradients of `modules` over the processes, before their optimiser
+        steps (nothing with one process). See midebias.distributed for why this gives the
+        global batch's gradient."""
+        if self.dist is not None:
+            self.dist.average_grads(p for m in modules for p in m.parameters())
 
     def train_metrics(self) -> dict[str, float]:
         """Method-specific numbers for metrics.json (e.g. the last training-time MI)."""

@@ -262,9 +262,14 @@ class MIDebias(Method):
         self.epoch, self.epochs_started = int(k["epoch"]), int(k["epochs_started"])
         self.mi_sum, self.mi_count = k["mi_sum"].clone(), int(k["mi_count"])
 
-    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+    def _encode(self, batch: Batch) -> torch.Tensor:
         with torch.no_grad():
-            return self.model.features(x)
+            return self.gather(self.model.features(batch.x), batch)
+
+    def _critic_step(self, batch: Batch) -> None:
+        """One critic update on `batch` re-encoded (the global batch's z, c and y)."""
+        c, y = self.gather(batch.c, batch), self.gather(batch.y, batch)
+        self.penalty.critic_step(self._encode(batch), c, y)
 
     def start_epoch(self, batches) -> dict[str, float]:
         self.epoch = self.epochs_started
@@ -281,7 +286,7 @@ class MIDebias(Method):
                 if h.critic_source != "pool" or i + 1 >= h.critic_steps:
                     break
                 continue
-            self.penalty.critic_step(self._encode(batch.x), batch.c, batch.y)
+            self._critic_step(batch)
         return {}
 
     # -- one step ------------------------------------------------------------------------
@@ -293,73 +298,86 @@ class MIDebias(Method):
             "shared": self._shared_step,
             "joint": self._joint_step,
         }[h.step]
-        ce, mi, z = step(batch, active)
+        # Over several processes, everything after the encoder sees the global batch.
+        c, y = self.gather(batch.c, batch), self.gather(batch.y, batch)
+        ce, mi, z = step(batch, c, y, active)
         self.mi_sum = self.mi_sum.to(mi.device) + mi.detach()  # no device sync per step
         self.mi_count += 1
         if z is None:
             pass  # the shared step's MIPenalty.step has trained T on this z already
         elif h.critic_source == "pool":
             for i in range(h.critic_steps if self.pool else 0):
-                b = self.pool[i % len(self.pool)]
-                self.penalty.critic_step(self._encode(b.x), b.c, b.y)
+                self._critic_step(self.pool[i % len(self.pool)])
         else:
-            self.penalty.train_critic(z, batch.c, batch.y)
+            self.penalty.train_critic(z, c, y)
         return {"ce": ce.detach(), "mi": mi.detach()}
 
-    def _separate_step(self, batch: Batch, active: bool):
-        ce = F.cross_entropy(self.model(batch.x), batch.y)
+    def _separate_step(self, batch: Batch, c: torch.Tensor, y: torch.Tensor, active: bool):
+        z = self.gather(self.model.features(batch.x), batch)
+        ce = F.cross_entropy(self.model.head(z), y)
         self.opt.zero_grad(set_to_none=True)
         ce.backward()
+        self.sync_grads(self.model)
         self.opt.step()
         # The MI step, on the same minibatch with the updated weights.
-        z = self.model.features(batch.x)
-        mi = self.penalty.estimate(z, batch.c, batch.y)
+        z = self.gather(self.model.features(batch.x), batch)
+        mi = self.penalty.estimate(z, c, y)
         if active and not (self.settings.floor and float(mi.detach()) <= 0):
             params = self.encoder_params
             g_mi = torch.autograd.grad(mi, params, retain_graph=self.settings.clip)
+            self._sync(g_mi)
             if self.settings.clip:
-                ce_now = F.cross_entropy(self.model.head(z), batch.y)
+                ce_now = F.cross_entropy(self.model.head(z), y)
                 g_ce = torch.autograd.grad(ce_now, params)
-                g_mi = [clip_to_reference(m, c.norm()) for m, c in zip(g_mi, g_ce, strict=True)]
+                self._sync(g_ce)  # the clip compares global-batch gradients
+                g_mi = [clip_to_reference(m, r.norm()) for m, r in zip(g_mi, g_ce, strict=True)]
             for p, g in zip(params, g_mi, strict=True):
                 p.grad = g
             self.opt_mi.step()
         return ce, mi, z.detach()
 
-    def _shared_step(self, batch: Batch, active: bool):
+    def _shared_step(self, batch: Batch, c: torch.Tensor, y: torch.Tensor, active: bool):
         """The separate step's two Adam updates from one forward pass, through
         `MIPenalty.step`: the MI gradient is taken at the weights the CE gradient was taken
         at and clipped per tensor to that CE gradient's norm (which the CE backward has
         already computed). One encoder forward and two backwards instead of two and three.
         The penalty trains T on this z itself."""
-        z = self.model.features(batch.x)
-        ce = F.cross_entropy(self.model.head(z), batch.y)
+        z = self.gather(self.model.features(batch.x), batch)
+        ce = F.cross_entropy(self.model.head(z), y)
         self.opt.zero_grad(set_to_none=True)
         if active:
             ce.backward(retain_graph=True)
-            mi = self.penalty.step(z, batch.c, batch.y)
+            self.sync_grads(self.model)  # the global batch's task gradient: the clip's reference
+            mi = self.penalty.step(z, c, y, reduce=self._sync)
         else:
             ce.backward()
+            self.sync_grads(self.model)
             with torch.no_grad():
-                mi = self.penalty.estimate(z, batch.c, batch.y)
-            self.penalty.train_critic(z, batch.c, batch.y)
+                mi = self.penalty.estimate(z, c, y)
+            self.penalty.train_critic(z, c, y)
         self.opt.step()
         return ce, mi, None
 
-    def _joint_step(self, batch: Batch, active: bool):
-        z = self.model.features(batch.x)
-        ce = F.cross_entropy(self.model.head(z), batch.y)
+    def _joint_step(self, batch: Batch, c: torch.Tensor, y: torch.Tensor, active: bool):
+        z = self.gather(self.model.features(batch.x), batch)
+        ce = F.cross_entropy(self.model.head(z), y)
         if active:
-            term = self.penalty(z, batch.c, y=batch.y, task_loss=ce, train_critic=False)
+            term = self.penalty(z, c, y=y, task_loss=ce, train_critic=False)
             mi = self.penalty.last_estimate
         else:
             term = 0.0
             with torch.no_grad():
-                mi = self.penalty.estimate(z, batch.c, batch.y)
+                mi = self.penalty.estimate(z, c, y)
         self.opt.zero_grad(set_to_none=True)
         (ce + term).backward()  # one backward through the encoder for both terms
+        self.sync_grads(self.model)
         self.opt.step()
         return ce, mi, z.detach()
+
+    def _sync(self, grads) -> None:
+        """Average gradients from torch.autograd.grad over the processes (in place)."""
+        if self.dist is not None:
+            self.dist.average(grads)
 
     def train_metrics(self) -> dict[str, float]:
         """mi_train: the training-time estimate, averaged over the last epoch's steps."""

@@ -31,9 +31,10 @@ class Vanilla(Method):
         return {"opt": self.opt}
 
     def update(self, batch: Batch) -> dict[str, float]:
-        logits = self.model(batch.x)
-        loss = F.cross_entropy(logits, batch.y)
+        z = self.gather(self.model.features(batch.x), batch)  # the global batch's z
+        loss = F.cross_entropy(self.model.head(z), self.gather(batch.y, batch))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        self.sync_grads(self.model)
         self.opt.step()
         return {"ce": loss.detach()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,7 @@ class TrainConfig:
         if c.model not in MODELS:
             raise ValueError(f"unknown model {c.model!r}; choose one of {', '.join(MODELS)}")
         c.device = check_device(c.device)
+        c._check_processes()
         method = get_method(c.method)
         if method.needs_categorical_bias and c.bias_code == "rgb":
             raise ValueError(
@@ -106,6 +108,29 @@ class TrainConfig:
                 c.settings = {"preset": preset, **c.settings}
         c.settings = method.Settings.resolve(c.settings)  # SettingError (a ValueError) if bad
         return c
+
+    def _check_processes(self) -> None:
+        """Under torchrun (WORLD_SIZE > 1): what several processes need (docs/distributed.md)."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world < 2:
+            return
+        import torch
+
+        device = torch.device(self.device)
+        if device.type not in ("cpu", "cuda"):
+            raise ValueError(
+                f"--device {self.device}: several processes need cpu (gloo) or cuda (NCCL)"
+            )
+        if device.type == "cuda" and device.index is not None:
+            raise ValueError(
+                f"--device {self.device}: with several processes each one uses the GPU "
+                "numbered LOCAL_RANK; pass --device cuda"
+            )
+        if self.batch_size < world:
+            raise ValueError(
+                f"--batch-size {self.batch_size} is smaller than the number of processes "
+                f"({world}): each process needs a part of every batch"
+            )
 
     def _resolve_image(self, spec) -> None:
         from midebias.datasets.base import BIAS_CODES

@@ -10,6 +10,7 @@ import math
 import os
 import signal
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,8 @@ from tqdm.auto import tqdm
 from midebias.datasets.base import bias_code_groups
 from midebias.datasets.registry import BENCHMARKS, load_benchmark
 from midebias.datasets.tensors import TensorSplit
+from midebias.distributed import Distributed
+from midebias.distributed import setup as setup_distributed
 from midebias.evaluation.metrics import accuracy, embed
 from midebias.methods import Method, get_method
 from midebias.models import Classifier, make_model
@@ -49,6 +52,7 @@ def fit(
     min_last: int = 0,
     progress: bool = False,
     desc: str = "",
+    dist: Distributed | None = None,
 ) -> tuple[list[dict[str, Any]], float]:
     """Train `method` for `epochs` passes over `train_split`; return (one record per epoch,
     training seconds).
@@ -59,15 +63,31 @@ def fit(
     `checkpoint_extra`) is written after every epoch, then its log line. `saved` (a
     checkpoint) continues such a run: same state, same draws. `on_epoch(record)` is called
     after each epoch. A last batch under `min_last` samples joins the one before it.
+
+    With `dist` (several processes, midebias.distributed), every process draws the same
+    global batches and trains on its shard of each; the method makes each step the step of
+    the global batch. Pass `evaluate` and `run` in rank 0 only (the one that writes). A last
+    batch with fewer samples than processes joins the one before it.
     """
     method_generator = method_generator or generator
     model = method.model
     device = train_split.labels.device
     weights = method.sample_weights(train_split.codes, train_split.labels)
+    shard = None
+    if dist is not None:
+        shard = (dist.rank, dist.world_size)
+        min_last = max(min_last, dist.world_size)  # every process gets a sample
+        if weights is not None:
+            dist.broadcast(weights)  # one set of weights, whatever each process computed
 
     def epoch_batches():
         return train_split.batches(
-            batch_size, shuffle=True, generator=generator, weights=weights, min_last=min_last
+            batch_size,
+            shuffle=True,
+            generator=generator,
+            weights=weights,
+            min_last=min_last,
+            shard=shard,
         )
 
     steps = train_split.num_batches(batch_size, min_last)
@@ -115,6 +135,8 @@ def fit(
                 "infinite. Lower the learning rate (--lr) or the method's lambda_ "
                 "(--set lambda=) and try again."
             )
+        if dist is not None:
+            _check_replicas(method, dist, epoch)
         record = {"epoch": epoch, "seconds": seconds, "losses": losses}
         if evaluate is not None:
             record.update(evaluate(epoch))
@@ -146,6 +168,30 @@ def fit(
             on_epoch(record)
     model.eval()
     return records, train_seconds
+
+
+def _check_replicas(method: Method, dist: Distributed, epoch: int) -> None:
+    """After an epoch over several processes: every process's copy of every network must
+    be the same (gradients are averaged, and the critic and bias heads see the same
+    gathered inputs and draws). If one is not (a non-deterministic kernel on a GPU),
+    warn and continue from rank 0's copy. Buffers (running statistics) are taken from rank
+    0, as torch's DistributedDataParallel does."""
+    for name, module in method.modules().items():
+        params = list(module.parameters())
+        if params:
+            if not dist.agree(torch.cat([p.detach().reshape(-1) for p in params])):
+                if dist.is_main:
+                    warnings.warn(
+                        f"the processes' copies of {name!r} differ after epoch {epoch}; "
+                        "continuing from rank 0's",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                with torch.no_grad():
+                    for p in params:
+                        dist.broadcast(p.data)
+        for b in module.buffers():
+            dist.broadcast(b.data)
 
 
 # --------------------------------------------------------------------------- benchmarks
@@ -225,8 +271,24 @@ def train(
     reuse generated splits; each epoch's record is also appended to `history` if given;
     `label` names the run in config.json (e.g. 'mi:fast', for tables built from run
     folders). `resume` continues the unfinished run in `out` from its last checkpoint (its
-    config must equal `config`); on CPU the result equals that of an uninterrupted run."""
+    config must equal `config`); on CPU the result equals that of an uninterrupted run.
+
+    Started by torchrun as one of several processes (WORLD_SIZE > 1), the processes train
+    one model together on the same global batches (midebias.distributed,
+    docs/distributed.md); rank 0 alone evaluates and writes the run folder, and returns the
+    final metrics; the other ranks return only the training numbers (losses, the method's
+    training metrics)."""
     cfg = config.resolve()
+    dist = setup_distributed(cfg.device)  # None: the only process
+    try:
+        return _train(cfg, out, data, overwrite, resume, history, label, dist)
+    finally:
+        if dist is not None:
+            dist.close()
+
+
+def _train(cfg, out, data, overwrite, resume, history, label, dist) -> dict[str, Any]:
+    main = dist is None or dist.is_main
     saved: dict[str, Any] | None = None
     if resume:
         if out is None:
@@ -234,17 +296,21 @@ def train(
         saved = RunDir.resume_state(out, cfg)  # RunError if it cannot be continued
     elif out is not None:
         RunDir.check_free(out, overwrite)  # fail before the data work, not after
+    if dist is not None:
+        dist.barrier()  # every process has read the folder before rank 0 changes it
     if data is None:
         data = build_data(cfg)
-    device = torch.device(cfg.device)
+    device = dist.device if dist is not None else torch.device(cfg.device)
     setup = _Setup(cfg, data, device)
     run = None
-    if out is not None and resume:
+    if out is not None and main and resume:
         run = RunDir.reopen(out)
-    elif out is not None:
+    elif out is not None and main:
         run = RunDir(out, overwrite=overwrite)
+        extra = {} if dist is None else {"processes": dist.world_size}
         run.write_json(
-            "config.json", {**cfg.to_dict(), "label": label or cfg.method, "data": setup.data_info}
+            "config.json",
+            {**cfg.to_dict(), "label": label or cfg.method, "data": setup.data_info, **extra},
         )
 
     try:  # set up; a failure here leaves any earlier run in `out` as it was
@@ -256,7 +322,19 @@ def train(
             method_gen = torch.Generator(device=device).manual_seed(cfg.seed)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(cfg.seed)
-            model = make_model(cfg.model, setup.num_classes, **setup.model_kw).to(device)
+            model = make_model(cfg.model, setup.num_classes, **setup.model_kw)
+            if dist is not None and device.type == "cuda":
+                # BatchNorm over the global batch (on CPU each process normalises its shard)
+                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            elif dist is not None and main and _has_batchnorm(model):
+                warnings.warn(
+                    f"--model {cfg.model} has BatchNorm layers, which on the CPU (gloo) "
+                    "normalise each process's part of the batch: the run differs from a "
+                    "single-process one (on GPUs they are synchronised)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            model = model.to(device)
             if cfg.channels_last:
                 model.to(memory_format=torch.channels_last)
             method = get_method(cfg.method)(
@@ -266,6 +344,7 @@ def train(
                 c_groups=setup.c_groups,
                 settings=cfg.settings,
                 generator=method_gen,
+                dist=dist,
             )
     except BaseException:
         if run:
@@ -297,18 +376,21 @@ def train(
         batch_size=cfg.batch_size,
         generator=gen,
         method_generator=method_gen,
-        evaluate=evaluate,
+        evaluate=evaluate if main else None,
         run=run,
         checkpoint_extra={"config": cfg.to_dict()},
         saved=saved,
         on_epoch=history.append if history is not None else None,
         min_last=setup.min_last,
-        progress=cfg.progress,
+        progress=cfg.progress and main,
         desc=cfg.method,
+        dist=dist,
     )
     if history is not None and saved is not None:
         history[:0] = records[: int(saved["epoch"])]
     record = records[-1]
+    if not main:  # rank 0 evaluates and writes
+        return {"rank": dist.rank, "final_losses": record["losses"], **method.train_metrics()}
     metrics: dict[str, Any] = {
         "benchmark": cfg.benchmark,
         "method": cfg.method,
@@ -333,6 +415,10 @@ def train(
         run.write_json("metrics.json", metrics)
         run.finish()
     return metrics
+
+
+def _has_batchnorm(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 @torch.inference_mode()
