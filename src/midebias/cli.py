@@ -145,7 +145,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sensitive", choices=["sex", "age"], help="tabular: the attribute s")
     t.add_argument("--include-sensitive", action="store_true", help="tabular: keep s's column in x")
     t.add_argument("--split-seed", type=int, default=0, help="tabular: seed of the data split")
-    t.add_argument("--data-dir", help="folder with mnist/*.gz (else $MIDEBIAS_DATA_DIR, cache)")
+    t.add_argument(
+        "--data-dir",
+        help="folder with mnist/*.gz (else $MIDEBIAS_DATA_DIR, cache); folder/imdb: the images",
+    )
+    t.add_argument("--target", help="folder: the CSV column to predict")
+    t.add_argument("--bias", nargs="+", metavar="COLUMN", help="folder: the bias column(s)")
+    t.add_argument(
+        "--bias-bins", type=_positive_int, help="folder: cut continuous bias columns in N quantiles"
+    )
+    t.add_argument("--train-split", choices=["eb1", "eb2"], help="imdb: train on (default eb1)")
+    t.add_argument("--test-fraction", type=float, default=0.2, help="folder without a split column")
+    t.add_argument("--image-size", type=_positive_int, help="folder/imdb: resize to N x N")
+    t.add_argument("--no-augment", action="store_true", help="folder/imdb: no crop/flip")
+    t.add_argument("--workers", type=int, default=2, help="folder/imdb: image-decoding processes")
+    t.add_argument("--init-checkpoint", help="resnet*: a weights file to start the trunk from")
+    t.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="folder/imdb: leave out missing or unreadable images (counted in config.json)",
+    )
     t.add_argument("--device", default="cpu")
     t.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     t.add_argument("--out", required=True, help="run folder to write")
@@ -190,6 +209,14 @@ def _summary(m: dict, spec, out: str) -> str:
                 f"s-probe {m['test_sensitive_probe_accuracy']:.3f} "
                 f"(majority {m['test_sensitive_majority_rate']:.3f}) MI {m['test_mi_posthoc']:.3f}"
             )
+    elif spec.kind == "folder":
+        others = [k for k in m if k.endswith("_accuracy") and k not in ("train_accuracy",)]
+        parts = [
+            f"{m['method']} on {m['benchmark']} (seed {m['seed']}, {m['epochs']} epochs):",
+            " ".join(f"{k.removesuffix('_accuracy')} {m[k]:.3f}" for k in sorted(others)),
+        ]
+        if "bias_probe_accuracy" in m:
+            parts.append(f"bias-probe {m['bias_probe_accuracy']:.3f} MI {m['mi_posthoc']:.3f}")
     else:
         setting = spec.bias_setting
         parts = [
@@ -240,6 +267,16 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         progress=not args.no_progress,
         eval_every=args.eval_every,
         channels_last=args.channels_last,
+        target=args.target,
+        bias_columns=args.bias,
+        bias_bins=args.bias_bins,
+        train_split=args.train_split,
+        test_fraction=args.test_fraction,
+        image_size=args.image_size,
+        augment=not args.no_augment,
+        workers=args.workers,
+        init_checkpoint=args.init_checkpoint,
+        skip_bad_images=args.skip_bad_images,
     )
     try:
         config.resolve()  # every value checked before any work is done
@@ -249,6 +286,12 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(str(e))
     if spec.kind == "tabular":
         dataset = f"uci-{args.benchmark}"
+    elif spec.kind == "folder":
+        dataset = ""
+        if not Path(args.data_dir).is_dir():
+            parser.error(f"--data-dir {args.data_dir}: no such folder")
+        if args.init_checkpoint is not None and not Path(args.init_checkpoint).is_file():
+            parser.error(f"--init-checkpoint {args.init_checkpoint}: no such file")
     else:
         dataset = "mnist" if args.source == "mnist" else ""
     _check_files(args, parser, dataset)
@@ -259,6 +302,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from midebias.data import DataError
+    from midebias.models.resnet import CheckpointError
     from midebias.training import RunError, TrainingError
 
     parser = build_parser()
@@ -288,6 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(args)
     except (RunError, FileExistsError) as e:
+        print(f"midebias: error: {e}", file=sys.stderr)
+        return 2
+    except CheckpointError as e:
         print(f"midebias: error: {e}", file=sys.stderr)
         return 2
     except (DataError, TrainingError) as e:

@@ -152,7 +152,31 @@ def fit(
 
 
 def build_data(cfg: TrainConfig):
-    """The benchmark's data: BenchmarkData (images) or TabularData (cfg resolved)."""
+    """The benchmark's data: BenchmarkData (images), TabularData, or FolderData (image
+    files; cfg resolved)."""
+    if cfg.benchmark == "imdb":
+        from midebias.datasets.imdb import load_imdb
+
+        return load_imdb(
+            cfg.data_dir,
+            cfg.train_split,
+            val_fraction=cfg.val_fraction,
+            seed=cfg.seed,
+            skip_bad=cfg.skip_bad_images,
+        )
+    if BENCHMARKS[cfg.benchmark].kind == "folder":
+        from midebias.datasets.folder import load_folder
+
+        return load_folder(
+            cfg.data_dir,
+            cfg.target,
+            cfg.bias_columns,
+            bins=cfg.bias_bins,
+            val_fraction=cfg.val_fraction,
+            test_fraction=cfg.test_fraction,
+            seed=cfg.seed,
+            skip_bad=cfg.skip_bad_images,
+        )
     if BENCHMARKS[cfg.benchmark].kind == "tabular":
         from midebias.datasets.tabular import load_tabular
 
@@ -196,6 +220,8 @@ class _Setup:
             }
             self.min_last = cfg.batch_size // 2
             self.data_info = {"sensitive": cfg.sensitive, **data.info}
+        elif spec.kind == "folder":
+            self._folder(cfg, data, device)
         else:
             self.splits = {
                 k: TensorSplit.from_images(
@@ -208,6 +234,44 @@ class _Setup:
             self.model_kw = {"in_channels": 3}
             self.min_last = 0
             self.data_info = data.settings
+
+    def _folder(self, cfg: TrainConfig, data, device: torch.device) -> None:
+        from midebias.data.sources import DataError
+        from midebias.datasets.streaming import StreamingSplit
+
+        if cfg.image_size is not None:
+            size = (cfg.image_size, cfg.image_size)
+        elif data.image_size is not None:
+            size = data.image_size
+        else:
+            raise DataError(
+                f"the images of {cfg.data_dir} differ in size; pass --image-size N to resize "
+                "them all to N x N"
+            )
+        if data.c_groups is None and get_method(cfg.method).needs_categorical_bias:
+            cont = [k for k, v in data.settings["bias"].items() if v["kind"] == "continuous"]
+            raise DataError(
+                f"method {cfg.method!r} needs discrete bias groups, and bias column "
+                f"{cont[0]!r} is continuous; pass --bias-bins N to cut it into N quantile bins"
+            )
+        self.splits = {
+            k: StreamingSplit(
+                t,
+                size,
+                device,
+                augment=cfg.augment and k == "train",
+                workers=cfg.workers,
+                channels_last=cfg.channels_last,
+            )
+            for k, t in data.splits.items()
+        }
+        self.c_groups = data.c_groups
+        self.num_classes = data.num_classes
+        self.model_kw = {"in_channels": 3}
+        if cfg.init_checkpoint is not None:
+            self.model_kw["checkpoint"] = cfg.init_checkpoint
+        self.min_last = 0
+        self.data_info = {**data.settings, "input_size": list(size)}
 
 
 def train(
@@ -324,7 +388,8 @@ def train(
     if setup.kind == "tabular":
         metrics.update(_tabular_metrics(cfg, model, data, splits))
     else:
-        metrics[BENCHMARKS[cfg.benchmark].bias_setting] = cfg.strength
+        if setup.kind == "image":
+            metrics[BENCHMARKS[cfg.benchmark].bias_setting] = cfg.strength
         if cfg.audit:
             from midebias.evaluation.leakage import leakage_audit
 

@@ -1,0 +1,253 @@
+"""A folder of images + a CSV: loading, bias codes, splits, bad input, streaming batches."""
+
+from __future__ import annotations
+
+import csv
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from midebias.data.sources import DataError
+from midebias.datasets.folder import ImageTable, load_folder
+from midebias.datasets.streaming import StreamingSplit
+from midebias.datasets.tensors import TensorSplit
+
+PIL = pytest.importorskip("PIL.Image")
+
+
+def make_folder(root, n=40, size=8, extra=None, drop=(), split=None, seed=0):
+    """n random RGB PNGs under root/img and root/labels.csv: path, label (cat/dog),
+    colour (red/green, agrees with the label 3 times in 4), age (a number per row)."""
+    rng = np.random.default_rng(seed)
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    rows, pixels = [], []
+    for i in range(n):
+        a = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        PIL.fromarray(a).save(root / "img" / f"{i}.png")
+        pixels.append(a)
+        y = i % 2
+        row = {
+            "path": f"img/{i}.png",
+            "label": ["cat", "dog"][y],
+            "colour": ["red", "green"][y if i % 4 else 1 - y],
+            "age": str(20 + 0.5 * i),
+        }
+        if split is not None:
+            row["split"] = split(i)
+        row.update((extra or {}).get(i, {}))
+        rows.append({k: v for k, v in row.items() if k not in drop})
+    with (root / "labels.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return np.stack(pixels)
+
+
+def test_loads_labels_bias_codes_and_a_seeded_stratified_split(tmp_path):
+    make_folder(tmp_path)
+    d = load_folder(tmp_path, "label", ["colour"], seed=3)
+    assert d.num_classes == 2 and d.c_groups == [2] and d.image_size == (8, 8)
+    assert sum(len(t) for t in d.splits.values()) == 40
+    assert {k: len(t) for k, t in d.splits.items()} == {"train": 28, "val": 4, "test": 8}
+    train = d["train"]
+    assert train.codes.shape == (28, 2) and (train.codes.sum(1) == 1).all()
+    assert (train.codes.argmax(1) == train.bias).all()  # one column: b is its category
+    assert d.settings["classes"] == ["cat", "dog"]
+    again = load_folder(tmp_path, "label", ["colour"], seed=3)
+    assert again["test"].paths == d["test"].paths
+    other = load_folder(tmp_path, "label", ["colour"], seed=4)
+    assert other["test"].paths != d["test"].paths
+    # Stratified: each (label, colour) group (10, 10, 20, 0 images) keeps its share.
+    shares = {"train": [7, 7, 14, 0], "val": [1, 1, 2, 0], "test": [2, 2, 4, 0]}
+    for k, t in d.splits.items():
+        assert np.bincount(t.labels * 2 + t.bias, minlength=4).tolist() == shares[k]
+
+
+def test_split_column_and_several_bias_columns(tmp_path):
+    make_folder(tmp_path, split=lambda i: ["train", "train", "val", "test"][i % 4])
+    d = load_folder(tmp_path, "label", ["colour", "age"], bins=3)
+    assert {k: len(t) for k, t in d.splits.items()} == {"train": 20, "val": 10, "test": 10}
+    assert d.settings["split"] == "column"
+    assert d.c_groups == [2, 3]  # colour one-hot, then age in 3 quantile bins
+    assert d.settings["bias"]["age"]["kind"] == "binned"
+    assert d["train"].codes.shape[1] == 5
+    assert d["train"].bias.max() < 6  # the joint group of the two columns
+
+
+def test_continuous_bias_is_standardised(tmp_path):
+    make_folder(tmp_path)
+    d = load_folder(tmp_path, "label", ["age"])
+    assert d.c_groups is None and d.settings["bias"]["age"]["kind"] == "continuous"
+    allc = np.concatenate([t.codes for t in d.splits.values()])
+    assert allc.shape[1] == 1
+    assert abs(allc.mean()) < 1e-5 and abs(allc.std() - 1) < 1e-4
+    assert set(np.concatenate([t.bias for t in d.splits.values()])) == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"drop": ("colour",)}, "no column 'colour'"),
+        ({"extra": {i: {"colour": "red"} for i in range(40)}}, "'colour' has a single value"),
+        ({"extra": {3: {"label": ""}}}, "empty cells .*row 5, column 'label'"),
+        ({"split": lambda i: "dev" if i == 0 else "train"}, "'split' holds 'dev'"),
+    ],
+)
+def test_bad_csv_is_a_clear_error(tmp_path, kw, message):
+    make_folder(tmp_path, **kw)
+    with pytest.raises(DataError, match=message):
+        load_folder(tmp_path, "label", ["colour"])
+
+
+def test_missing_csv_names_the_file(tmp_path):
+    with pytest.raises(DataError, match="labels.csv: no such file"):
+        load_folder(tmp_path, "label", ["colour"])
+
+
+def test_missing_and_corrupt_images_fail_or_are_skipped_with_a_count(tmp_path):
+    make_folder(tmp_path)
+    (tmp_path / "img" / "5.png").unlink()
+    (tmp_path / "img" / "7.png").write_bytes(b"not an image at all")
+    with pytest.raises(DataError, match=r"1 missing \(first: .*5.png\); 1 not readable.*7.png"):
+        load_folder(tmp_path, "label", ["colour"])
+    d = load_folder(tmp_path, "label", ["colour"], skip_bad=True)
+    assert d.settings["skipped_missing"] == 1 and d.settings["skipped_corrupt"] == 1
+    paths = [p for t in d.splits.values() for p in t.paths]
+    assert len(paths) == 38 and not any(p.endswith(("/5.png", "/7.png")) for p in paths)
+
+
+def test_missing_pillow_names_the_extra(tmp_path, monkeypatch):
+    make_folder(tmp_path)
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(DataError, match=r"pip install midebias\[images\]"):
+        load_folder(tmp_path, "label", ["colour"])
+
+
+def _pair(tmp_path, n=30):
+    pixels = make_folder(tmp_path, n=n)
+    paths = [str(tmp_path / "img" / f"{i}.png") for i in range(n)]
+    y = np.arange(n, dtype=np.int64) % 2
+    b = (np.arange(n) // 3 % 2).astype(np.int64)
+    codes = np.eye(2, dtype=np.float32)[b]
+    tensors = TensorSplit(
+        torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))),
+        torch.from_numpy(y),
+        torch.from_numpy(codes),
+        torch.from_numpy(b),
+    )
+    return tensors, ImageTable(paths, y, codes, b)
+
+
+@pytest.mark.parametrize("draw", ["stored", "shuffle", "weights"])
+def test_streaming_batches_equal_in_memory_batches(tmp_path, draw):
+    tensors, table = _pair(tmp_path)
+    stream = StreamingSplit(table, (8, 8))
+    kw = {"shuffle": draw == "shuffle", "min_last": 4}
+    if draw == "weights":
+        kw["weights"] = torch.linspace(0.1, 1, len(table))
+    assert stream.num_batches(7, 4) == tensors.num_batches(7, 4)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    got = list(stream.batches(7, generator=g1, **kw))
+    want = list(tensors.batches(7, generator=g2, **kw))
+    assert len(got) == len(want) == tensors.num_batches(7, 4)
+    for a, b in zip(got, want, strict=True):
+        for f in ("x", "y", "c", "b"):
+            assert torch.equal(getattr(a, f), getattr(b, f)), f
+    assert torch.equal(g1.get_state(), g2.get_state())  # same draws from the generator
+
+
+def test_worker_processes_give_the_same_batches(tmp_path):
+    _, table = _pair(tmp_path)
+    one = StreamingSplit(table, (8, 8), workers=0)
+    two = StreamingSplit(table, (8, 8), workers=2)
+    a = list(one.batches(8, shuffle=True, generator=torch.Generator().manual_seed(1)))
+    b = list(two.batches(8, shuffle=True, generator=torch.Generator().manual_seed(1)))
+    assert all(torch.equal(p.x, q.x) for p, q in zip(a, b, strict=True))
+
+
+def test_augmentation_is_seeded_and_only_on_shuffled_passes(tmp_path):
+    tensors, table = _pair(tmp_path)
+    aug = StreamingSplit(table, (8, 8), augment=True)
+    plain = next(tensors.batches(30)).x
+    assert torch.equal(next(aug.batches(30)).x, plain)  # evaluation order: no augmentation
+    a = next(aug.batches(30, shuffle=True, generator=torch.Generator().manual_seed(0)))
+    b = next(aug.batches(30, shuffle=True, generator=torch.Generator().manual_seed(0)))
+    assert torch.equal(a.x, b.x)  # same generator, same crops and flips
+    order = torch.randperm(30, generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(a.x, plain[order])  # but they differ from the plain images
+    assert a.x.shape == plain.shape
+
+
+def test_resize_when_an_image_size_is_given(tmp_path):
+    _, table = _pair(tmp_path)
+    x = next(StreamingSplit(table, (12, 10)).batches(4)).x
+    assert x.shape == (4, 3, 12, 10) and 0 <= x.min() and x.max() <= 1
+
+
+# --------------------------------------------------------------------------- train and CLI
+
+
+@pytest.mark.slow
+def test_every_method_trains_on_a_folder_through_the_cli(tmp_path, capsys):
+    import json
+
+    from midebias.cli import main
+
+    make_folder(tmp_path / "d", n=80)
+    base = ["train", "--benchmark", "folder", "--data-dir", str(tmp_path / "d")]
+    base += ["--target", "label", "--model", "simple-conv", "--epochs", "1", "--batch-size", "16"]
+    base += ["--workers", "0", "--no-progress", "--test-fraction", "0.5"]
+    for method, bias in [("vanilla", "colour"), ("mi", "age"), ("blindeye", "colour")]:
+        out = tmp_path / method
+        assert main([*base, "--bias", bias, "--method", method, "--out", str(out)]) == 0
+        m = json.loads((out / "metrics.json").read_text())
+        assert m["train_size"] == 32 and 0 <= m["test_accuracy"] <= 1
+        assert "bias_probe_accuracy" in m and "mi_posthoc" in m
+    cfg = json.loads((tmp_path / "mi" / "config.json").read_text())
+    assert cfg["data"]["bias"]["age"]["kind"] == "continuous"
+    out = tmp_path / "lnl"
+    argv = [*base, "--bias", "age", "--bias-bins", "3", "--method", "lnl", "--no-audit"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "lnl on folder" in capsys.readouterr().out
+
+
+def test_continuous_bias_with_an_adversary_needs_bins(tmp_path, capsys):
+    from midebias.cli import main
+
+    make_folder(tmp_path / "d")
+    argv = ["train", "--benchmark", "folder", "--data-dir", str(tmp_path / "d")]
+    argv += ["--target", "label", "--bias", "age", "--method", "blindeye", "--workers", "0"]
+    assert main([*argv, "--out", str(tmp_path / "r")]) == 1
+    assert "pass --bias-bins N" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--bias", "colour"], "needs --target COLUMN"),
+        (["--target", "label"], "needs --bias COLUMN"),
+        (["--target", "label", "--bias", "colour", "--bias-var", "0.1"], "--bias-var/--rho"),
+        (["--target", "label", "--bias", "colour", "--model", "mlp"], "--model mlp"),
+        (["--target", "label", "--bias", "colour", "--init-checkpoint", "nope.pt"], "nope.pt"),
+    ],
+)
+def test_bad_folder_flags_exit_2_before_any_work(tmp_path, capsys, argv, message):
+    from midebias.cli import main
+
+    make_folder(tmp_path / "d", n=4)
+    base = ["train", "--benchmark", "folder", "--data-dir", str(tmp_path / "d")]
+    with pytest.raises(SystemExit) as e:
+        main([*base, *argv, "--out", str(tmp_path / "r")])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_folder_flags_are_refused_elsewhere(tmp_path, capsys):
+    from midebias.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--benchmark", "colored-mnist", "--target", "y", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "--target apply to --benchmark folder" in capsys.readouterr().err
