@@ -251,3 +251,131 @@ def test_folder_flags_are_refused_elsewhere(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--benchmark", "colored-mnist", "--target", "y", "--out", str(tmp_path)])
     assert e.value.code == 2 and "--target apply to --benchmark folder" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- IMDB layout
+
+
+def make_imdb(root, n=48, aux="auxiliary"):
+    """Kim et al.'s layout in miniature: imdb_crop/NN/*.jpg of varied sizes and the four
+    pickled .npy lists (written as those files are: object arrays)."""
+    rng = np.random.default_rng(0)
+    gt, names = {}, []
+    for i in range(n):
+        name = f"{i % 3:02d}/nm{i:07d}_rm1_1970-1-1_{2000 + i}.jpg"
+        (root / "imdb_crop" / name).parent.mkdir(parents=True, exist_ok=True)
+        side = 20 + i % 5
+        PIL.fromarray(rng.integers(0, 256, (side, side + 2, 3), dtype=np.uint8)).save(
+            root / "imdb_crop" / name
+        )
+        gender, old = i % 2, (i // 2) % 2
+        age = [22, 51][old] + i % 5
+        gt[name.encode()] = {"age": np.int64(age), "gender": gender}
+        names.append((name, gender, old))
+    eb1 = [m for m, g, o in names[: n // 2] if (g == 0) != o]  # young women, old men
+    eb2 = [m for m, g, o in names[: n // 2] if (g == 0) == o]  # old women, young men
+    test = [m for m, _, _ in names[n // 2 :]]
+    (root / aux).mkdir(parents=True, exist_ok=True)
+
+    def save(name, obj):
+        arr = np.empty((), dtype=object)
+        arr[()] = obj
+        np.save(root / aux / name, arr if isinstance(obj, dict) else np.array(obj, dtype=object))
+
+    save("imdb_age_gender.npy", gt)
+    save("imdb_split.npy", {"train_list": [m for m, _, _ in names[: n // 2]], "test_list": test})
+    save("eb1_img_list.npy", eb1)
+    save("eb2_img_list.npy", eb2)
+    return eb1, eb2, test
+
+
+def test_imdb_loader_reads_kims_layout(tmp_path):
+    from midebias.datasets.imdb import AGE_BINS, age_bin, load_imdb
+
+    eb1, eb2, test = make_imdb(tmp_path)
+    d = load_imdb(tmp_path, "eb1", val_fraction=0.25)
+    assert set(d.splits) == {"train", "val", "eb2", "test"}
+    assert len(d["train"]) + len(d["val"]) == len(eb1) and len(d["val"]) == 3
+    assert len(d["eb2"]) == len(eb2) and len(d["test"]) == len(test)
+    assert d.c_groups == [AGE_BINS] and d.num_classes == 2 and d.image_size is None
+    # EB1: every woman (0) young, every man (1) old; the age bins say so.
+    train = d["train"]
+    assert train.bias[train.labels == 0].max() < 5 <= train.bias[train.labels == 1].min()
+    assert d.settings["sha256"].keys() == {
+        "imdb_age_gender.npy",
+        "imdb_split.npy",
+        "eb1_img_list.npy",
+        "eb2_img_list.npy",
+    }
+    assert age_bin(np.array([5, 20, 24, 29, 40, 69, 70, 99])).tolist() == [
+        0,
+        1,
+        1,
+        2,
+        5,
+        10,
+        11,
+        11,
+    ]
+    d2 = load_imdb(tmp_path, "eb2")
+    assert "eb1" in d2.splits and len(d2["eb1"]) == len(eb1)
+
+
+def test_imdb_missing_files_are_named(tmp_path):
+    from midebias.data.sources import MissingDataError
+    from midebias.datasets.imdb import load_imdb
+
+    make_imdb(tmp_path)
+    (tmp_path / "auxiliary" / "eb2_img_list.npy").unlink()
+    with pytest.raises(MissingDataError, match="missing eb2_img_list.npy.*learn-unbiased"):
+        load_imdb(tmp_path)
+
+
+def test_imdb_lists_are_unpickled_without_running_code(tmp_path):
+    from midebias.datasets.imdb import load_npy
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("this must not run",))
+
+    arr = np.empty((), dtype=object)
+    arr[()] = {"x": Evil()}
+    np.save(tmp_path / "evil.npy", arr)
+    with pytest.raises(DataError, match="refused to load builtins.print"):
+        load_npy(tmp_path / "evil.npy")
+
+
+@pytest.mark.slow
+def test_imdb_trains_through_the_cli(tmp_path, capsys):
+    import json
+
+    from midebias.cli import main
+
+    make_imdb(tmp_path / "d", n=80)
+    argv = ["train", "--benchmark", "imdb", "--data-dir", str(tmp_path / "d"), "--image-size"]
+    argv += ["16", "--model", "simple-conv", "--epochs", "1", "--workers", "0", "--no-progress"]
+    assert main([*argv, "--method", "lnl", "--no-audit", "--out", str(tmp_path / "r")]) == 0
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert {"val_accuracy", "eb2_accuracy", "test_accuracy"} <= set(m)
+    assert "lnl on imdb" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_imdb_table_script_runs_every_method_on_both_splits(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "imdb.py"
+    spec = importlib.util.spec_from_file_location("imdb_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    make_imdb(tmp_path / "d", n=80)
+    argv = ["--data-dir", str(tmp_path / "d"), "--image-size", "16", "--epochs", "1"]
+    argv += ["--workers", "0", "--no-audit", "--out", str(tmp_path / "out")]
+    assert bench.main([*argv, "--model", "resnet18"]) == 0
+    rows = json.loads((tmp_path / "out" / "summary.json").read_text())["rows"]
+    assert [(r["train_split"], r["method"]) for r in rows] == [
+        (s, m) for s in ("eb1", "eb2") for m in ("vanilla", "blindeye", "lnl", "mi")
+    ]
+    assert all(0 <= r["other_split_accuracy"] <= 1 for r in rows)
