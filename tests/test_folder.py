@@ -195,15 +195,15 @@ def test_every_method_trains_on_a_folder_through_the_cli(tmp_path, capsys):
 
     from midebias.cli import main
 
-    make_folder(tmp_path / "d", n=80)
+    make_folder(tmp_path / "d", n=120)
     base = ["train", "--benchmark", "folder", "--data-dir", str(tmp_path / "d")]
     base += ["--target", "label", "--model", "simple-conv", "--epochs", "1", "--batch-size", "16"]
-    base += ["--workers", "0", "--no-progress", "--test-fraction", "0.5"]
+    base += ["--workers", "0", "--no-progress", "--test-fraction", "0.6"]
     for method, bias in [("vanilla", "colour"), ("mi", "age"), ("blindeye", "colour")]:
         out = tmp_path / method
         assert main([*base, "--bias", bias, "--method", method, "--out", str(out)]) == 0
         m = json.loads((out / "metrics.json").read_text())
-        assert m["train_size"] == 32 and 0 <= m["test_accuracy"] <= 1
+        assert m["train_size"] == 36 and 0 <= m["test_accuracy"] <= 1
         assert "bias_probe_accuracy" in m and "mi_posthoc" in m
     cfg = json.loads((tmp_path / "mi" / "config.json").read_text())
     assert cfg["data"]["bias"]["age"]["kind"] == "continuous"
@@ -379,3 +379,16 @@ def test_imdb_table_script_runs_every_method_on_both_splits(tmp_path):
         (s, m) for s in ("eb1", "eb2") for m in ("vanilla", "blindeye", "lnl", "mi")
     ]
     assert all(0 <= r["other_split_accuracy"] <= 1 for r in rows)
+
+
+def test_a_test_split_too_small_for_the_audit_is_refused_up_front(tmp_path, capsys):
+    from midebias.cli import main
+
+    make_folder(tmp_path / "d")  # 8 test images: the audit's probe needs 22 for 2 groups
+    argv = ["train", "--benchmark", "folder", "--data-dir", str(tmp_path / "d")]
+    argv += ["--target", "label", "--bias", "colour", "--workers", "0"]
+    assert main([*argv, "--out", str(tmp_path / "r")]) == 1
+    assert "too few for the leakage audit of 2 bias groups (it needs at least 22)" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "r").exists()

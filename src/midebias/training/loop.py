@@ -254,6 +254,15 @@ class _Setup:
                 f"method {cfg.method!r} needs discrete bias groups, and bias column "
                 f"{cont[0]!r} is continuous; pass --bias-bins N to cut it into N quantile bins"
             )
+        if cfg.audit:  # the audit's probe holds out 10% of half the test split per class
+            test = data.splits["test"]
+            groups = len(np.unique(test.bias))
+            if math.ceil(0.1 * (len(test) // 2)) < groups:
+                raise DataError(
+                    f"the test split has {len(test)} images, too few for the leakage audit "
+                    f"of {groups} bias groups (it needs at least {2 * (10 * (groups - 1) + 1)}); "
+                    "use a larger test split or --no-audit"
+                )
         self.splits = {
             k: StreamingSplit(
                 t,
