@@ -392,3 +392,36 @@ def test_a_test_split_too_small_for_the_audit_is_refused_up_front(tmp_path, caps
         capsys.readouterr().err
     )
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_killed_folder_run_resumes_to_the_same_metrics(tmp_path):
+    """With augmentation on: its seeds come from the run's
+    generator, which the checkpoint holds, so the resumed run sees the same crops."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    make_folder(tmp_path / "d", n=48)
+    flags = ["train", "--benchmark", "folder", "--data-dir", str(tmp_path / "d")]
+    flags += ["--target", "label", "--bias", "colour", "--model", "simple-conv", "--epochs", "2"]
+    flags += ["--batch-size", "8", "--workers", "0", "--no-audit", "--no-progress"]
+
+    def cli(out, *extra, kill=None):
+        env = {k: v for k, v in os.environ.items() if k != "MIDEBIAS_TEST_KILL_AFTER_EPOCH"}
+        if kill is not None:
+            env["MIDEBIAS_TEST_KILL_AFTER_EPOCH"] = str(kill)
+        argv = [sys.executable, "-m", "midebias.cli", *flags, "--out", str(out), *extra]
+        return subprocess.run(argv, env=env, capture_output=True, text=True)
+
+    def results(run):
+        m = json.loads((run / "metrics.json").read_text())
+        m.pop("seconds_per_epoch")
+        return m
+
+    assert cli(tmp_path / "ref").returncode == 0
+    assert cli(tmp_path / "run", kill=1).returncode == -signal.SIGKILL
+    resumed = cli(tmp_path / "run", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert results(tmp_path / "run") == results(tmp_path / "ref")
