@@ -207,6 +207,13 @@ def test_every_method_trains_on_a_folder_through_the_cli(tmp_path, capsys):
         assert "bias_probe_accuracy" in m and "mi_posthoc" in m
     cfg = json.loads((tmp_path / "mi" / "config.json").read_text())
     assert cfg["data"]["bias"]["age"]["kind"] == "continuous"
+    # `midebias audit` reads the folder again and reproduces the run's own audit.
+    before = json.loads((tmp_path / "vanilla" / "metrics.json").read_text())
+    (tmp_path / "vanilla" / "metrics.json").write_text("{}")
+    assert main(["audit", str(tmp_path / "vanilla")]) == 0
+    after = json.loads((tmp_path / "vanilla" / "metrics.json").read_text())
+    for k in ("bias_probe_accuracy", "bias_majority_rate", "mi_posthoc"):
+        assert after[k] == pytest.approx(before[k], abs=1e-6), k
     out = tmp_path / "lnl"
     argv = [*base, "--bias", "age", "--bias-bins", "3", "--method", "lnl", "--no-audit"]
     assert main([*argv, "--out", str(out)]) == 0

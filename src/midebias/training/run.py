@@ -223,7 +223,7 @@ class RunDir:
 
 def check_auditable(path: str | Path) -> None:
     """Raise RunError unless `path` holds a finished image run with its checkpoint."""
-    from midebias.datasets.registry import IMAGE_BENCHMARKS
+    from midebias.datasets.registry import FOLDER_BENCHMARKS, IMAGE_BENCHMARKS
 
     path = Path(path)
     if not (path / "config.json").is_file():
@@ -232,7 +232,10 @@ def check_auditable(path: str | Path) -> None:
         cfg = json.loads((path / "config.json").read_text())
     except ValueError:
         raise RunError(f"{path}/config.json is not valid JSON") from None
-    if not isinstance(cfg, dict) or cfg.get("benchmark") not in IMAGE_BENCHMARKS:
+    if not isinstance(cfg, dict) or cfg.get("benchmark") not in {
+        **IMAGE_BENCHMARKS,
+        **FOLDER_BENCHMARKS,
+    }:
         bench = cfg.get("benchmark") if isinstance(cfg, dict) else None
         raise RunError(f"{path} is a {bench or 'non-image'} run; audit re-checks image runs only")
     status = run_status(path)
