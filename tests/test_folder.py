@@ -432,3 +432,26 @@ def test_killed_folder_run_resumes_to_the_same_metrics(tmp_path):
     resumed = cli(tmp_path / "run", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert results(tmp_path / "run") == results(tmp_path / "ref")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--benchmark", "colored-mnist", "--workers", "3"], "--workers apply to --benchmark"),
+        (["--benchmark", "colored-mnist", "--init-checkpoint", "CKPT"], "applies to the resnet"),
+        (["--benchmark", "imdb", "--data-dir", "DIR", "--target", "x"], "gender) and bias"),
+        (["--benchmark", "imdb", "--data-dir", "DIR", "--test-fraction", "0.3"], "test list"),
+        (["--benchmark", "imdb"], "needs --data-dir"),
+    ],
+)
+def test_flags_that_do_not_apply_are_refused(tmp_path, capsys, argv, message):
+    from midebias.cli import main
+
+    (tmp_path / "w.pt").write_bytes(b"")
+    argv = [
+        str(tmp_path / "w.pt") if a == "CKPT" else str(tmp_path) if a == "DIR" else a for a in argv
+    ]
+    with pytest.raises(SystemExit) as e:
+        main(["train", *argv, "--out", str(tmp_path / "r")])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

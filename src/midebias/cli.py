@@ -290,10 +290,10 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         dataset = ""
         if not Path(args.data_dir).is_dir():
             parser.error(f"--data-dir {args.data_dir}: no such folder")
-        if args.init_checkpoint is not None and not Path(args.init_checkpoint).is_file():
-            parser.error(f"--init-checkpoint {args.init_checkpoint}: no such file")
     else:
         dataset = "mnist" if args.source == "mnist" else ""
+    if args.init_checkpoint is not None and not Path(args.init_checkpoint).is_file():
+        parser.error(f"--init-checkpoint {args.init_checkpoint}: no such file")
     _check_files(args, parser, dataset)
     m = train(config, args.out, overwrite=args.overwrite, resume=args.resume)
     print(_summary(m, spec, args.out))

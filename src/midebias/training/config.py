@@ -216,6 +216,11 @@ class TrainConfig:
                     "imdb's target (gender) and bias (age bins) are fixed; "
                     "--target/--bias are for --benchmark folder"
                 )
+            if self.test_fraction != 0.2:
+                raise ValueError(
+                    "--test-fraction applies to --benchmark folder; imdb's test "
+                    "split is Kim et al.'s test list"
+                )
             self.train_split = "eb1" if self.train_split is None else self.train_split
             if self.train_split not in ("eb1", "eb2"):
                 raise ValueError(f"--train-split must be eb1 or eb2, got {self.train_split}")
@@ -250,6 +255,9 @@ class TrainConfig:
                 ("--train-split", self.train_split is not None),
                 ("--image-size", self.image_size is not None),
                 ("--skip-bad-images", self.skip_bad_images),
+                ("--test-fraction", self.test_fraction != 0.2),
+                ("--no-augment", not self.augment),
+                ("--workers", self.workers != 2),
             )
             if given
         ]

@@ -277,8 +277,6 @@ class _Setup:
         self.c_groups = data.c_groups
         self.num_classes = data.num_classes
         self.model_kw = {"in_channels": 3}
-        if cfg.init_checkpoint is not None:
-            self.model_kw["checkpoint"] = cfg.init_checkpoint
         self.min_last = 0
         self.data_info = {**data.settings, "input_size": list(size)}
 
@@ -329,7 +327,10 @@ def train(
             method_gen = torch.Generator(device=device).manual_seed(cfg.seed)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(cfg.seed)
-            model = make_model(cfg.model, setup.num_classes, **setup.model_kw).to(device)
+            model_kw = dict(setup.model_kw)
+            if cfg.init_checkpoint is not None:  # resnet* (checked by resolve)
+                model_kw["checkpoint"] = cfg.init_checkpoint
+            model = make_model(cfg.model, setup.num_classes, **model_kw).to(device)
             if cfg.channels_last:
                 model.to(memory_format=torch.channels_last)
             method = get_method(cfg.method)(
