@@ -455,3 +455,24 @@ def test_flags_that_do_not_apply_are_refused(tmp_path, capsys, argv, message):
         main(["train", *argv, "--out", str(tmp_path / "r")])
     assert e.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_resume_takes_settings_newer_than_the_run_at_their_defaults(tmp_path):
+    """A run folder written before the image-file settings existed can still be continued;
+    one whose value differs from the default cannot."""
+    import json
+
+    from midebias.training import TrainConfig
+    from midebias.training.run import RunDir, RunError
+
+    cfg = TrainConfig(source="demo", epochs=1).resolve()
+    old = json.loads(json.dumps(cfg.to_dict()))
+    for k in ("target", "bias_columns", "augment", "workers", "image_size", "init_checkpoint"):
+        del old[k]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    (tmp_path / "run.json").write_text(json.dumps({"status": "running"}))
+    assert RunDir.resume_state(tmp_path, cfg) is None  # accepted; no checkpoint yet
+    old["augment"] = False
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    with pytest.raises(RunError, match="augment"):
+        RunDir.resume_state(tmp_path, cfg)
