@@ -51,6 +51,7 @@ def test_unsafe_pickle_is_refused(tmp_path):
         make_model("resnet18", 2, checkpoint=str(path))
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_network_is_a_clear_error(tmp_path):
     path = tmp_path / "r50.pt"
     torch.save(ResNet(50).encoder.state_dict(), path)
