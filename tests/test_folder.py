@@ -477,3 +477,16 @@ def test_resume_takes_settings_newer_than_the_run_at_their_defaults(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(old))
     with pytest.raises(RunError, match="augment"):
         RunDir.resume_state(tmp_path, cfg)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_an_image_that_fails_to_decode_stops_with_its_path(tmp_path, workers):
+    _, table = _pair(tmp_path)
+    path = tmp_path / "img" / "3.png"
+    path.write_bytes(path.read_bytes()[:60])  # the header parses, the pixels are cut off
+    with PIL.open(path) as im:
+        assert im.size == (8, 8)
+    with pytest.raises(DataError) as e:
+        list(StreamingSplit(table, (8, 8), workers=workers).batches(8))
+    assert str(e.value).startswith(f"{path}: cannot decode the image")
+    assert "\n" not in str(e.value)

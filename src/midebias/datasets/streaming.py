@@ -120,8 +120,14 @@ class StreamingSplit:
             num_workers=self.workers,
             pin_memory=device.type == "cuda",
         )
-        for (s, e), x in zip(bounds, loader, strict=True):
-            idx = order[s:e]
-            x = x.to(device, non_blocking=True).float().div_(255.0)
-            x = x.contiguous(memory_format=self.memory_format)
-            yield Batch(x=x, y=self.labels[idx], c=self.codes[idx], b=self.bias[idx])
+        try:
+            for (s, e), x in zip(bounds, loader, strict=True):
+                idx = order[s:e]
+                x = x.to(device, non_blocking=True).float().div_(255.0)
+                x = x.contiguous(memory_format=self.memory_format)
+                yield Batch(x=x, y=self.labels[idx], c=self.codes[idx], b=self.bias[idx])
+        except DataError as e:
+            lines = str(e).strip().splitlines()
+            if len(lines) > 1:  # a worker's error comes with its traceback: keep the message
+                raise DataError(lines[-1].split("DataError: ", 1)[-1]) from None
+            raise
