@@ -490,3 +490,26 @@ def test_an_image_that_fails_to_decode_stops_with_its_path(tmp_path, workers):
         list(StreamingSplit(table, (8, 8), workers=workers).batches(8))
     assert str(e.value).startswith(f"{path}: cannot decode the image")
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--target", "lable", "--bias", "colour"], "--target lable: no such column in"),
+        (["--target", "label", "--bias", "colour", "hue"], "--bias hue: no such column"),
+    ],
+)
+def test_columns_not_in_the_csv_are_usage_errors(tmp_path, capsys, argv, message):
+    from midebias.cli import main
+
+    make_folder(tmp_path / "d", n=4)
+    base = ["train", "--benchmark", "folder", "--data-dir", str(tmp_path / "d")]
+    with pytest.raises(SystemExit) as e:
+        main([*base, *argv, "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and "columns: path, label, colour, age" in err
+    (tmp_path / "d" / "labels.csv").unlink()
+    with pytest.raises(SystemExit) as e:
+        main([*base, *argv, "--out", str(tmp_path / "r")])
+    assert e.value.code == 2 and "labels.csv not found" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

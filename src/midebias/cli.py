@@ -105,6 +105,26 @@ def _check_files(args: argparse.Namespace, parser: argparse.ArgumentParser, data
             parser.error(problem)
 
 
+def _check_columns(csv_path: Path, args: argparse.Namespace) -> str | None:
+    """Why --target/--bias do not name columns of the folder's CSV (None if they do):
+    its header only, before any work."""
+    import csv
+
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), [])
+    except FileNotFoundError:
+        return f"--data-dir: {csv_path} not found (the CSV of paths and labels; docs/images.md)"
+    except (OSError, UnicodeDecodeError) as e:
+        return f"--data-dir: cannot read {csv_path} ({e})"
+    for flag, col in [("--target", args.target)] + [("--bias", b) for b in args.bias or []]:
+        if col not in header:
+            return f"{flag} {col}: no such column in {csv_path} (columns: {', '.join(header)})"
+    if "path" not in header:
+        return f"{csv_path} has no 'path' column (columns: {', '.join(header)})"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     from midebias.datasets.registry import BENCHMARKS
     from midebias.methods import METHODS
@@ -290,6 +310,10 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         dataset = ""
         if not Path(args.data_dir).is_dir():
             parser.error(f"--data-dir {args.data_dir}: no such folder")
+        if args.benchmark == "folder":
+            problem = _check_columns(Path(args.data_dir) / "labels.csv", args)
+            if problem:
+                parser.error(problem)
     else:
         dataset = "mnist" if args.source == "mnist" else ""
     if args.init_checkpoint is not None and not Path(args.init_checkpoint).is_file():
