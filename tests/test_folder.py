@@ -513,3 +513,15 @@ def test_columns_not_in_the_csv_are_usage_errors(tmp_path, capsys, argv, message
         main([*base, *argv, "--out", str(tmp_path / "r")])
     assert e.value.code == 2 and "labels.csv not found" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_unusable_init_checkpoint_leaves_no_run_folder(tmp_path, capsys):
+    from midebias.cli import main
+
+    make_folder(tmp_path / "d", n=120)
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "bad.pt")
+    argv = ["train", "--benchmark", "folder", "--data-dir", str(tmp_path / "d"), "--no-audit"]
+    argv += ["--target", "label", "--bias", "colour", "--init-checkpoint", str(tmp_path / "bad.pt")]
+    assert main([*argv, "--workers", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "trunk weights missing" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
