@@ -106,6 +106,26 @@ def _check_files(args: argparse.Namespace, parser: argparse.ArgumentParser, data
             parser.error(problem)
 
 
+def _check_columns(csv_path: Path, args: argparse.Namespace) -> str | None:
+    """Why --target/--bias do not name columns of the folder's CSV (None if they do):
+    its header only, before any work."""
+    import csv
+
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), [])
+    except FileNotFoundError:
+        return f"--data-dir: {csv_path} not found (the CSV of paths and labels; docs/images.md)"
+    except (OSError, UnicodeDecodeError) as e:
+        return f"--data-dir: cannot read {csv_path} ({e})"
+    for flag, col in [("--target", args.target)] + [("--bias", b) for b in args.bias or []]:
+        if col not in header:
+            return f"{flag} {col}: no such column in {csv_path} (columns: {', '.join(header)})"
+    if "path" not in header:
+        return f"{csv_path} has no 'path' column (columns: {', '.join(header)})"
+    return None
+
+
 def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser):
     """The command line (`parser_class`: the class of the parser and its subparsers; the
     sweep checks its runs' flags with one whose `error` raises instead of exiting)."""
@@ -148,7 +168,26 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     t.add_argument("--sensitive", choices=["sex", "age"], help="tabular: the attribute s")
     t.add_argument("--include-sensitive", action="store_true", help="tabular: keep s's column in x")
     t.add_argument("--split-seed", type=int, default=0, help="tabular: seed of the data split")
-    t.add_argument("--data-dir", help="folder with mnist/*.gz (else $MIDEBIAS_DATA_DIR, cache)")
+    t.add_argument(
+        "--data-dir",
+        help="folder with mnist/*.gz (else $MIDEBIAS_DATA_DIR, cache); folder/imdb: the images",
+    )
+    t.add_argument("--target", help="folder: the CSV column to predict")
+    t.add_argument("--bias", nargs="+", metavar="COLUMN", help="folder: the bias column(s)")
+    t.add_argument(
+        "--bias-bins", type=_positive_int, help="folder: cut continuous bias columns in N quantiles"
+    )
+    t.add_argument("--train-split", choices=["eb1", "eb2"], help="imdb: train on (default eb1)")
+    t.add_argument("--test-fraction", type=float, default=0.2, help="folder without a split column")
+    t.add_argument("--image-size", type=_positive_int, help="folder/imdb: resize to N x N")
+    t.add_argument("--no-augment", action="store_true", help="folder/imdb: no crop/flip")
+    t.add_argument("--workers", type=int, default=2, help="folder/imdb: image-decoding processes")
+    t.add_argument("--init-checkpoint", help="resnet*: a weights file to start the trunk from")
+    t.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="folder/imdb: leave out missing or unreadable images (counted in config.json)",
+    )
     t.add_argument("--device", default="cpu")
     t.add_argument("--channels-last", action="store_true", help="NHWC memory format")
     t.add_argument("--out", required=True, help="run folder to write")
@@ -251,6 +290,14 @@ def _summary(m: dict, spec, out: str) -> str:
                 f"s-probe {m['test_sensitive_probe_accuracy']:.3f} "
                 f"(majority {m['test_sensitive_majority_rate']:.3f}) MI {m['test_mi_posthoc']:.3f}"
             )
+    elif spec.kind == "folder":
+        others = [k for k in m if k.endswith("_accuracy") and k not in ("train_accuracy",)]
+        parts = [
+            f"{m['method']} on {m['benchmark']} (seed {m['seed']}, {m['epochs']} epochs):",
+            " ".join(f"{k.removesuffix('_accuracy')} {m[k]:.3f}" for k in sorted(others)),
+        ]
+        if "bias_probe_accuracy" in m:
+            parts.append(f"bias-probe {m['bias_probe_accuracy']:.3f} MI {m['mi_posthoc']:.3f}")
     else:
         setting = spec.bias_setting
         parts = [
@@ -304,6 +351,16 @@ def train_config(args: argparse.Namespace, parser: argparse.ArgumentParser, *, d
         progress=not args.no_progress,
         eval_every=args.eval_every,
         channels_last=args.channels_last,
+        target=args.target,
+        bias_columns=args.bias,
+        bias_bins=args.bias_bins,
+        train_split=args.train_split,
+        test_fraction=args.test_fraction,
+        image_size=args.image_size,
+        augment=not args.no_augment,
+        workers=args.workers,
+        init_checkpoint=args.init_checkpoint,
+        skip_bad_images=args.skip_bad_images,
     )
     checked = config if device is None else dataclasses.replace(config, device=device)
     try:
@@ -324,8 +381,18 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     config = train_config(args, parser)
     if spec.kind == "tabular":
         dataset = f"uci-{args.benchmark}"
+    elif spec.kind == "folder":
+        dataset = ""
+        if not Path(args.data_dir).is_dir():
+            parser.error(f"--data-dir {args.data_dir}: no such folder")
+        if args.benchmark == "folder":
+            problem = _check_columns(Path(args.data_dir) / "labels.csv", args)
+            if problem:
+                parser.error(problem)
     else:
         dataset = "mnist" if args.source == "mnist" else ""
+    if args.init_checkpoint is not None and not Path(args.init_checkpoint).is_file():
+        parser.error(f"--init-checkpoint {args.init_checkpoint}: no such file")
     _check_files(args, parser, dataset)
     m = train(config, args.out, overwrite=args.overwrite, resume=args.resume, label=args.label)
     if is_main_process():  # under torchrun, rank 0 reports (and wrote the run folder)
@@ -479,6 +546,7 @@ def _report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from midebias.data import DataError
+    from midebias.models.resnet import CheckpointError
     from midebias.training import RunError, TrainingError
 
     parser = build_parser()
@@ -512,6 +580,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(args)
     except (RunError, FileExistsError) as e:
+        print(f"midebias: error: {e}", file=sys.stderr)
+        return 2
+    except CheckpointError as e:
         print(f"midebias: error: {e}", file=sys.stderr)
         return 2
     except (DataError, TrainingError) as e:

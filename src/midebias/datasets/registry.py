@@ -68,13 +68,40 @@ IMAGE_BENCHMARKS = {
 }
 
 
+@dataclass(frozen=True)
+class FolderSpec:
+    """Image files on disk (midebias.datasets.folder / imdb), streamed by StreamingSplit:
+    the network and training defaults."""
+
+    model: str = "resnet18"
+    batch_size: int = 64
+    lr: float = 1e-3
+    epochs: int = 10
+    #: Side of the square images the network sees (None: the files' own size).
+    image_size: int | None = None
+    presets: tuple[tuple[str, str], ...] = ()
+    kind: str = "folder"
+
+
+#: Image files with their labels: a user's folder + CSV, or IMDB faces (Kim et al.'s splits).
+FOLDER_BENCHMARKS = {
+    "folder": FolderSpec(),
+    # The authors trained on 224x224 crops (Kim et al. 2019; Ragonesi et al.'s code).
+    "imdb": FolderSpec(image_size=224),
+}
+
+
 TABULAR_BENCHMARKS = {
     "adult": TabularSpec("sex", epochs=20),
     "german": TabularSpec("age", epochs=200),
 }
 
 #: Every benchmark `midebias train` runs, by name.
-BENCHMARKS: dict[str, BenchmarkSpec | TabularSpec] = {**IMAGE_BENCHMARKS, **TABULAR_BENCHMARKS}
+BENCHMARKS: dict[str, BenchmarkSpec | TabularSpec | FolderSpec] = {
+    **IMAGE_BENCHMARKS,
+    **TABULAR_BENCHMARKS,
+    **FOLDER_BENCHMARKS,
+}
 
 
 #: Training images of each image source, before the validation split.

@@ -112,16 +112,8 @@ class TensorSplit:
 
         `shard` = (rank, world_size): the same global batches (the same draws), of which
         this process gets its contiguous part (`midebias.distributed.shard_sizes`)."""
-        n = len(self)
-        if weights is not None:  # n draws with replacement, probability ~ weights
-            dev = generator.device if generator is not None else weights.device
-            order = torch.multinomial(weights.to(dev), n, replacement=True, generator=generator)
-            order = order.to(self.labels.device)
-        elif shuffle:
-            order = torch.randperm(n, generator=generator).to(self.labels.device)
-        else:
-            order = torch.arange(n, device=self.labels.device)
-        for s, end in self._bounds(batch_size, drop_last, min_last):
+        order = draw_order(len(self), shuffle, generator, weights, self.labels.device)
+        for s, end in batch_bounds(len(self), batch_size, drop_last, min_last):
             if shard is None:
                 yield self.batch(order[s:end])
                 continue
@@ -132,15 +124,35 @@ class TensorSplit:
             batch.sizes = sizes
             yield batch
 
-    def _bounds(self, batch_size: int, drop_last: bool, min_last: int) -> list[tuple[int, int]]:
-        """(start, end) of each minibatch of `batches`."""
-        n = len(self)
-        stop = n - n % batch_size if drop_last and n >= batch_size else n
-        starts = list(range(0, stop, batch_size))
-        if len(starts) > 1 and stop - starts[-1] < min_last:
-            starts.pop()  # the remainder joins the previous batch
-        return list(zip(starts, [*starts[1:], stop], strict=True))
-
     def num_batches(self, batch_size: int, min_last: int = 0) -> int:
         """How many minibatches `batches` yields (drop_last off)."""
-        return len(self._bounds(batch_size, False, min_last))
+        return len(batch_bounds(len(self), batch_size, False, min_last))
+
+
+def draw_order(
+    n: int,
+    shuffle: bool,
+    generator: torch.Generator | None,
+    weights: torch.Tensor | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """The sample order of one pass over n samples: n weighted draws with replacement
+    (`weights`), a shuffle, or 0..n-1; drawn from `generator` (every split class draws its
+    order here, so the same generator gives the same order whatever holds the pixels)."""
+    if weights is not None:  # n draws with replacement, probability ~ weights
+        dev = generator.device if generator is not None else weights.device
+        order = torch.multinomial(weights.to(dev), n, replacement=True, generator=generator)
+        return order.to(device)
+    if shuffle:
+        return torch.randperm(n, generator=generator).to(device)
+    return torch.arange(n, device=device)
+
+
+def batch_bounds(n: int, batch_size: int, drop_last: bool, min_last: int) -> list[tuple[int, int]]:
+    """(start, end) of each minibatch of a pass over n samples. A last batch smaller than
+    `min_last` joins the one before it."""
+    stop = n - n % batch_size if drop_last and n >= batch_size else n
+    starts = list(range(0, stop, batch_size))
+    if len(starts) > 1 and stop - starts[-1] < min_last:
+        starts.pop()  # the remainder joins the previous batch
+    return list(zip(starts, [*starts[1:], stop], strict=True))

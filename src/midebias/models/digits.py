@@ -77,12 +77,27 @@ class TabularMLP(Classifier):
         super().__init__(encoder, head, z_dim, num_classes)
 
 
-MODELS = {"paper-digits": PaperDigitNet, "simple-conv": SimpleConvNet, "mlp": TabularMLP}
+def _resnet(depth: int):
+    def build(in_channels: int = 3, num_classes: int = 2, checkpoint=None):
+        from midebias.models.resnet import ResNet
+
+        return ResNet(depth, in_channels, num_classes, checkpoint)
+
+    return build
+
+
+MODELS = {
+    "paper-digits": PaperDigitNet,
+    "simple-conv": SimpleConvNet,
+    "mlp": TabularMLP,
+    "resnet18": _resnet(18),
+    "resnet50": _resnet(50),
+}
 
 
 def make_model(name: str, num_classes: int = 10, *, in_channels: int = 3, **kw) -> Classifier:
     """Build a registered network by name (`in_features` for "mlp", `in_channels` for the
-    image networks)."""
+    image networks, and `checkpoint`, a file of trunk weights, for the ResNets)."""
     try:
         cls = MODELS[name]
     except KeyError:

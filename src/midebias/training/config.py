@@ -59,6 +59,17 @@ class TrainConfig:
     progress: bool = True
     eval_every: int = 1  # evaluate every N epochs (and always after the last)
     channels_last: bool = False  # NHWC memory format for the network and its inputs
+    # Image files (folder, imdb; docs/images.md):
+    target: str | None = None  # folder: the CSV's target column
+    bias_columns: list[str] | None = None  # folder: the CSV's bias column(s)
+    bias_bins: int | None = None  # folder: quantile bins of continuous bias columns
+    train_split: str | None = None  # imdb: eb1 | eb2 (default eb1)
+    test_fraction: float = 0.2  # folder without a split column: the test share
+    image_size: int | None = None  # square side the images are resized to (None: the spec's)
+    augment: bool = True  # random crop + flip on the train split
+    workers: int = 2  # DataLoader processes decoding images
+    init_checkpoint: str | None = None  # resnet*: a file of trunk weights to start from
+    skip_bad_images: bool = False  # leave out missing/corrupt images (counted) instead of failing
 
     def resolve(self) -> TrainConfig:
         """Fill benchmark defaults and check every value; raises ValueError with the reason
@@ -78,8 +89,12 @@ class TrainConfig:
         c.model = spec.model if c.model is None else c.model
         if spec.kind == "image":
             c._resolve_image(spec)
+        elif spec.kind == "folder":
+            c._resolve_folder(spec)
         else:
             c._resolve_tabular(spec)
+        if spec.kind != "folder":
+            c._refuse_folder_flags()
         if c.epochs < 1:
             raise ValueError(f"--epochs must be at least 1, got {c.epochs}")
         if c.batch_size < 2:
@@ -97,6 +112,8 @@ class TrainConfig:
         c.device = check_device(c.device)
         c._check_processes()
         method = get_method(c.method)
+        if c.init_checkpoint is not None and not c.model.startswith("resnet"):
+            raise ValueError(f"--init-checkpoint applies to the resnet models, not {c.model}")
         if method.needs_categorical_bias and c.bias_code == "rgb":
             raise ValueError(
                 f"--bias-code rgb is continuous; method {c.method!r} needs a categorical "
@@ -197,6 +214,80 @@ class TrainConfig:
             )
         if self.split_seed < 0:
             raise ValueError(f"--split-seed must be >= 0, got {self.split_seed}")
+
+    def _resolve_folder(self, spec) -> None:
+        wrong = [
+            flag
+            for flag, given in (
+                ("--bias-var/--rho", self.strength is not None),
+                ("--train-size", self.train_size is not None),
+                ("--bias-code", self.bias_code is not None),
+                ("--source", self.source != "mnist"),
+                ("--sensitive", self.sensitive is not None),
+                ("--include-sensitive", self.include_sensitive),
+                ("--split-seed", self.split_seed != 0),
+            )
+            if given
+        ]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} do not apply to {self.benchmark}")
+        if self.model == "mlp":
+            raise ValueError(f"--model mlp is for feature vectors, not {self.benchmark}")
+        if self.data_dir is None:
+            raise ValueError(f"--benchmark {self.benchmark} needs --data-dir (the image folder)")
+        if self.benchmark == "imdb":
+            if self.target is not None or self.bias_columns:
+                raise ValueError(
+                    "imdb's target (gender) and bias (age bins) are fixed; "
+                    "--target/--bias are for --benchmark folder"
+                )
+            if self.test_fraction != 0.2:
+                raise ValueError(
+                    "--test-fraction applies to --benchmark folder; imdb's test "
+                    "split is Kim et al.'s test list"
+                )
+            self.train_split = "eb1" if self.train_split is None else self.train_split
+            if self.train_split not in ("eb1", "eb2"):
+                raise ValueError(f"--train-split must be eb1 or eb2, got {self.train_split}")
+        else:
+            if not self.target:
+                raise ValueError("--benchmark folder needs --target COLUMN")
+            if not self.bias_columns:
+                raise ValueError("--benchmark folder needs --bias COLUMN [COLUMN ...]")
+            self.bias_columns = list(self.bias_columns)
+            if self.train_split is not None:
+                raise ValueError("--train-split applies to imdb")
+        if self.bias_bins is not None and self.bias_bins < 2:
+            raise ValueError(f"--bias-bins must be at least 2, got {self.bias_bins}")
+        if not 0 < self.test_fraction < 1 or self.test_fraction + self.val_fraction >= 1:
+            raise ValueError(
+                f"--test-fraction must be in (0, 1) with --val-fraction summing under 1, "
+                f"got {self.test_fraction}"
+            )
+        self.image_size = spec.image_size if self.image_size is None else self.image_size
+        if self.image_size is not None and self.image_size < 8:
+            raise ValueError(f"--image-size must be at least 8, got {self.image_size}")
+        if self.workers < 0:
+            raise ValueError(f"--workers must be >= 0, got {self.workers}")
+
+    def _refuse_folder_flags(self) -> None:
+        wrong = [
+            flag
+            for flag, given in (
+                ("--target", self.target is not None),
+                ("--bias", bool(self.bias_columns)),
+                ("--bias-bins", self.bias_bins is not None),
+                ("--train-split", self.train_split is not None),
+                ("--image-size", self.image_size is not None),
+                ("--skip-bad-images", self.skip_bad_images),
+                ("--test-fraction", self.test_fraction != 0.2),
+                ("--no-augment", not self.augment),
+                ("--workers", self.workers != 2),
+            )
+            if given
+        ]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} apply to --benchmark folder/imdb")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -198,7 +198,31 @@ def _check_replicas(method: Method, dist: Distributed, epoch: int) -> None:
 
 
 def build_data(cfg: TrainConfig):
-    """The benchmark's data: BenchmarkData (images) or TabularData (cfg resolved)."""
+    """The benchmark's data: BenchmarkData (images), TabularData, or FolderData (image
+    files; cfg resolved)."""
+    if cfg.benchmark == "imdb":
+        from midebias.datasets.imdb import load_imdb
+
+        return load_imdb(
+            cfg.data_dir,
+            cfg.train_split,
+            val_fraction=cfg.val_fraction,
+            seed=cfg.seed,
+            skip_bad=cfg.skip_bad_images,
+        )
+    if BENCHMARKS[cfg.benchmark].kind == "folder":
+        from midebias.datasets.folder import load_folder
+
+        return load_folder(
+            cfg.data_dir,
+            cfg.target,
+            cfg.bias_columns,
+            bins=cfg.bias_bins,
+            val_fraction=cfg.val_fraction,
+            test_fraction=cfg.test_fraction,
+            seed=cfg.seed,
+            skip_bad=cfg.skip_bad_images,
+        )
     if BENCHMARKS[cfg.benchmark].kind == "tabular":
         from midebias.datasets.tabular import load_tabular
 
@@ -242,6 +266,8 @@ class _Setup:
             }
             self.min_last = cfg.batch_size // 2
             self.data_info = {"sensitive": cfg.sensitive, **data.info}
+        elif spec.kind == "folder":
+            self._folder(cfg, data, device)
         else:
             self.splits = {
                 k: TensorSplit.from_images(
@@ -254,6 +280,51 @@ class _Setup:
             self.model_kw = {"in_channels": 3}
             self.min_last = 0
             self.data_info = data.settings
+
+    def _folder(self, cfg: TrainConfig, data, device: torch.device) -> None:
+        from midebias.data.sources import DataError
+        from midebias.datasets.streaming import StreamingSplit
+
+        if cfg.image_size is not None:
+            size = (cfg.image_size, cfg.image_size)
+        elif data.image_size is not None:
+            size = data.image_size
+        else:
+            raise DataError(
+                f"the images of {cfg.data_dir} differ in size; pass --image-size N to resize "
+                "them all to N x N"
+            )
+        if data.c_groups is None and get_method(cfg.method).needs_categorical_bias:
+            cont = [k for k, v in data.settings["bias"].items() if v["kind"] == "continuous"]
+            raise DataError(
+                f"method {cfg.method!r} needs discrete bias groups, and bias column "
+                f"{cont[0]!r} is continuous; pass --bias-bins N to cut it into N quantile bins"
+            )
+        if cfg.audit:  # the audit's probe holds out 10% of half the test split per class
+            test = data.splits["test"]
+            groups = len(np.unique(test.bias))
+            if math.ceil(0.1 * (len(test) // 2)) < groups:
+                raise DataError(
+                    f"the test split has {len(test)} images, too few for the leakage audit "
+                    f"of {groups} bias groups (it needs at least {2 * (10 * (groups - 1) + 1)}); "
+                    "use a larger test split or --no-audit"
+                )
+        self.splits = {
+            k: StreamingSplit(
+                t,
+                size,
+                device,
+                augment=cfg.augment and k == "train",
+                workers=cfg.workers,
+                channels_last=cfg.channels_last,
+            )
+            for k, t in data.splits.items()
+        }
+        self.c_groups = data.c_groups
+        self.num_classes = data.num_classes
+        self.model_kw = {"in_channels": 3}
+        self.min_last = 0
+        self.data_info = {**data.settings, "input_size": list(size)}
 
 
 def train(
@@ -322,7 +393,10 @@ def _train(cfg, out, data, overwrite, resume, history, label, dist) -> dict[str,
             method_gen = torch.Generator(device=device).manual_seed(cfg.seed)
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(cfg.seed)
-            model = make_model(cfg.model, setup.num_classes, **setup.model_kw)
+            model_kw = dict(setup.model_kw)
+            if cfg.init_checkpoint is not None:  # resnet* (checked by resolve)
+                model_kw["checkpoint"] = cfg.init_checkpoint
+            model = make_model(cfg.model, setup.num_classes, **model_kw)
             if dist is not None and device.type == "cuda":
                 # BatchNorm over the global batch (on CPU each process normalises its shard)
                 model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -406,7 +480,8 @@ def _train(cfg, out, data, overwrite, resume, history, label, dist) -> dict[str,
     if setup.kind == "tabular":
         metrics.update(_tabular_metrics(cfg, model, data, splits))
     else:
-        metrics[BENCHMARKS[cfg.benchmark].bias_setting] = cfg.strength
+        if setup.kind == "image":
+            metrics[BENCHMARKS[cfg.benchmark].bias_setting] = cfg.strength
         if cfg.audit:
             from midebias.evaluation.leakage import leakage_audit
 

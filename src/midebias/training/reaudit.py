@@ -1,11 +1,12 @@
-"""Re-run the leakage audit of a finished image run from its folder (config + checkpoint)."""
+"""Re-run the leakage audit of a finished image run from its folder (config + checkpoint);
+image-folder runs read their files again."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from midebias.datasets.registry import load_benchmark
+from midebias.datasets.registry import FOLDER_BENCHMARKS, load_benchmark
 from midebias.datasets.tensors import TensorSplit
 from midebias.evaluation.leakage import leakage_audit
 from midebias.models import make_model
@@ -18,6 +19,36 @@ def reaudit_run(path: str | Path) -> dict[str, float]:
     cfg = json.loads((path / "config.json").read_text())
     metrics = json.loads((path / "metrics.json").read_text())
     state = load_checkpoint(path / "checkpoint.pt")  # weights_only: no code runs
+    if cfg["benchmark"] in FOLDER_BENCHMARKS:
+        split, num_classes = _folder_test_split(cfg)
+    else:
+        split, num_classes = _generated_test_split(cfg)
+    model = make_model(cfg["model"], in_channels=3, num_classes=num_classes)
+    model.load_state_dict(
+        state["model"] if "model" in state else state["method"]["modules"]["model"]
+    )
+    audit = leakage_audit(model, {"test": split}, seed=cfg["seed"])
+    metrics.update(audit)
+    (path / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return audit
+
+
+def _folder_test_split(cfg: dict):
+    """The test split of an image-folder run (its files read again) and its class count."""
+    from dataclasses import fields
+
+    from midebias.datasets.streaming import StreamingSplit
+    from midebias.training.config import TrainConfig
+    from midebias.training.loop import build_data
+
+    config = TrainConfig(**{f.name: cfg[f.name] for f in fields(TrainConfig) if f.name in cfg})
+    data = build_data(config)
+    size = tuple(cfg["data"]["input_size"])
+    return StreamingSplit(data["test"], size, workers=config.workers), data.num_classes
+
+
+def _generated_test_split(cfg: dict):
+    """The test split of a generated image benchmark and its class count."""
     data = load_benchmark(
         cfg["benchmark"],
         strength=cfg["strength"],
@@ -27,12 +58,5 @@ def reaudit_run(path: str | Path) -> dict[str, float]:
         source=cfg["source"],
         data_dir=cfg["data_dir"],
     )
-    model = make_model(cfg["model"], in_channels=3, num_classes=data.num_classes)
-    model.load_state_dict(
-        state["model"] if "model" in state else state["method"]["modules"]["model"]
-    )
     split = TensorSplit.from_images(data["test"], cfg["bias_code"], data.num_colors)
-    audit = leakage_audit(model, {"test": split}, seed=cfg["seed"])
-    metrics.update(audit)
-    (path / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
-    return audit
+    return split, data.num_classes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -159,8 +160,16 @@ class RunDir:
             raise RunError(f"--resume: the run in {path} already finished; nothing to continue")
         saved_cfg = json.loads((path / "config.json").read_text())
         new = json.loads(json.dumps(_clean(cfg.to_dict())))
-        ignore = {"progress"}  # does not change what is computed
-        diff = sorted(k for k in new if k not in ignore and saved_cfg.get(k) != new[k])
+        ignore = {"progress", "workers"}  # do not change what is computed
+        # A setting newer than the run's config.json had its default then.
+        defaults = {
+            f.name: f.default
+            for f in dataclasses.fields(cfg)
+            if f.default is not dataclasses.MISSING
+        }
+        diff = sorted(
+            k for k in new if k not in ignore and saved_cfg.get(k, defaults.get(k)) != new[k]
+        )
         if diff:
             shown = ", ".join(f"{k} (run: {saved_cfg.get(k)!r}, now: {new[k]!r})" for k in diff)
             raise RunError(
@@ -223,7 +232,7 @@ class RunDir:
 
 def check_auditable(path: str | Path) -> None:
     """Raise RunError unless `path` holds a finished image run with its checkpoint."""
-    from midebias.datasets.registry import IMAGE_BENCHMARKS
+    from midebias.datasets.registry import FOLDER_BENCHMARKS, IMAGE_BENCHMARKS
 
     path = Path(path)
     if not (path / "config.json").is_file():
@@ -232,7 +241,10 @@ def check_auditable(path: str | Path) -> None:
         cfg = json.loads((path / "config.json").read_text())
     except ValueError:
         raise RunError(f"{path}/config.json is not valid JSON") from None
-    if not isinstance(cfg, dict) or cfg.get("benchmark") not in IMAGE_BENCHMARKS:
+    if not isinstance(cfg, dict) or cfg.get("benchmark") not in {
+        **IMAGE_BENCHMARKS,
+        **FOLDER_BENCHMARKS,
+    }:
         bench = cfg.get("benchmark") if isinstance(cfg, dict) else None
         raise RunError(f"{path} is a {bench or 'non-image'} run; audit re-checks image runs only")
     status = run_status(path)
