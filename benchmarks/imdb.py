@@ -8,7 +8,9 @@ unbiased test list, plus the leakage audit of the test split. Needs the IMDB fil
     python benchmarks/imdb.py --data-dir DIR --device cuda --init-checkpoint r18-imagenet.pt
     python benchmarks/imdb.py --data-dir DIR --methods vanilla mi --epochs 1 --image-size 64
 
-Writes one run folder per run under --out and <out>/summary.json (one row per run) and
+Runs as `midebias sweep` does (one `midebias train` process per run, --jobs at once;
+finished runs are skipped, unfinished ones resumed). Writes one run folder per run under
+--out and <out>/summary.json (one row per run) and
 prints the table (rows: methods; columns: EB1 -> EB2, EB1 -> test, EB2 -> EB1, EB2 -> test).
 """
 
@@ -19,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from midebias.training import TrainConfig, train
+from midebias import sweep
 
 METHODS = ["vanilla", "blindeye", "lnl", "mi"]
 
@@ -40,55 +42,69 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--skip-bad-images", action="store_true")
     p.add_argument("--no-audit", action="store_true")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once (processes)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/imdb"))
     args = p.parse_args(argv)
 
+    # The grid (training split x method x seed) runs through `midebias sweep`'s machinery:
+    # one `midebias train` process per run, finished runs skipped, unfinished ones resumed.
+    base = {
+        "benchmark": "imdb",
+        "model": args.model,
+        "device": args.device,
+        "workers": args.workers,
+        "data_dir": args.data_dir,
+    }
+    optional = {
+        "init_checkpoint": args.init_checkpoint,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "image_size": args.image_size,
+    }
+    base |= {k: v for k, v in optional.items() if v is not None}
+    base |= {"skip_bad_images": args.skip_bad_images, "no_audit": args.no_audit}
+    spec = {
+        "name": "{train_split}-{method}-s{seed}",
+        "label": "{method}",
+        "base": base,
+        "grid": {"train_split": args.splits, "method": args.methods, "seed": args.seeds},
+    }
+    try:
+        grid = sweep.expand(spec, source="imdb.py")
+        sweep.check(grid, args.out)
+    except sweep.SpecError as e:
+        p.error(str(e))
+    todo = [(r, s) for r in grid.runs if (s := sweep.run_state(args.out / r.name)) != "finished"]
+    outcomes = sweep.run_processes(todo, args.out, jobs=args.jobs, threads=None)
     rows = []
-    for split in args.splits:
+    for run in grid.runs:
+        folder = args.out / run.name
+        if not (folder / "metrics.json").exists():
+            continue
+        m = json.loads((folder / "metrics.json").read_text())
+        split, method = run.values["train_split"], run.values["method"]
         other = "eb2" if split == "eb1" else "eb1"
-        for method in args.methods:
-            for seed in args.seeds:
-                cfg = TrainConfig(
-                    benchmark="imdb",
-                    method=method,
-                    train_split=split,
-                    model=args.model,
-                    init_checkpoint=args.init_checkpoint,
-                    epochs=args.epochs,
-                    batch_size=args.batch_size,
-                    lr=args.lr,
-                    image_size=args.image_size,
-                    seed=seed,
-                    device=args.device,
-                    workers=args.workers,
-                    data_dir=args.data_dir,
-                    skip_bad_images=args.skip_bad_images,
-                    audit=not args.no_audit,
-                    progress=False,
-                )
-                out = args.out / f"{split}-{method}-s{seed}"
-                m = train(cfg, out, overwrite=True)
-                row = {
-                    "train_split": split,
-                    "method": method,
-                    "seed": seed,
-                    "other_split_accuracy": m[f"{other}_accuracy"],
-                    "test_accuracy": m["test_accuracy"],
-                    "val_accuracy": m["val_accuracy"],
-                    "bias_probe_accuracy": m.get("bias_probe_accuracy"),
-                    "mi_posthoc": m.get("mi_posthoc"),
-                    "epochs": m["epochs"],
-                }
-                rows.append(row)
-                print(
-                    f"{split} {method} seed {seed}: {other} {row['other_split_accuracy']:.4f} "
-                    f"test {row['test_accuracy']:.4f}",
-                    flush=True,
-                )
+        rows.append(
+            {
+                "train_split": split,
+                "method": method,
+                "seed": run.values["seed"],
+                "other_split_accuracy": m[f"{other}_accuracy"],
+                "test_accuracy": m["test_accuracy"],
+                "val_accuracy": m["val_accuracy"],
+                "bias_probe_accuracy": m.get("bias_probe_accuracy"),
+                "mi_posthoc": m.get("mi_posthoc"),
+                "epochs": m["epochs"],
+            }
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
     print(table(rows))
-    return 0
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        print(f"imdb.py: run {o.name} failed: {o.error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def table(rows: list[dict]) -> str:
