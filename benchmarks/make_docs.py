@@ -536,6 +536,14 @@ in [debiasing.md](debiasing.md).
     add(f"CPU, the `balanced` preset (`{deb['meta']['command']}`):\n")
     add(speed_rows(deb, []) + "\n")
     add(source("debiasing/speed-cpu.json") + "\n")
+    shared = j("debiasing/speed-shared.json")
+    add(
+        "CPU, `balanced` (the shared step, the default) against `balanced-separate` (the "
+        f"default of 0.2), {shared['meta']['repeats']} round-robin repeats, median "
+        f"(`{shared['meta']['command']}`, {shared['meta']['threads']} thread(s)):\n"
+    )
+    add(speed_rows(shared, []) + "\n")
+    add(source("debiasing/speed-shared.json") + "\n")
     early = j("speed-cpu-early.json")
     add("CPU, an earlier 2-epoch run (the only CPU timing of blindeye and lnl):\n")
     rows = [

@@ -1,7 +1,8 @@
 """MIPenalty against a shortcut: in training, a nuisance c agrees with the label y 95% of
 the time and is far easier to read from x than y is; at test time c is independent of y.
 
-python examples/shortcut_in_your_loop.py   # plain / term + balancing / step + balancing
+python examples/shortcut_in_your_loop.py       # plain / term + balancing / step + balancing
+python examples/shortcut_in_your_loop.py 10    # the penalty's lambda_ (default 1)
 
 Three runs of the same loop: plain cross-entropy; MIPenalty as a loss term; MIPenalty's own
 encoder step (`penalty.step`, the form that debiases on Colored MNIST). Both penalty runs
@@ -11,6 +12,7 @@ probe reads c from z (chance 0.5).
 """
 
 import os
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +20,7 @@ import torch.nn.functional as F
 from midebias import MIPenalty, balancing_weights
 
 STEPS = int(os.environ.get("STEPS", 1500))
+LAMBDA = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
 
 
 def make(n, agree, g):
@@ -50,7 +53,9 @@ def run(mode, seed=0):
     enc = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 16))
     head = torch.nn.Linear(16, 2)
     # params: the encoder's tensors, for penalty.step's own Adam (lr x lambda_)
-    penalty = MIPenalty(z_dim=16, c_dim=2, generator=g, params=enc.parameters(), lr=1e-3)
+    penalty = MIPenalty(
+        z_dim=16, c_dim=2, lambda_=LAMBDA, generator=g, params=enc.parameters(), lr=1e-3
+    )
     opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=1e-3)
     c1 = F.one_hot(c, 2).float()
     w = torch.ones(len(y)) if mode == "plain" else balancing_weights(c1, y)

@@ -111,16 +111,16 @@ def test_mi_balanced_preset_draws_bias_balanced_batches(tiny, monkeypatch):
     from midebias.datasets import tensors as loader
     from midebias.methods import MIDebias
 
-    n_train = len(tiny["train"])
     drawn = []
-    real = loader.TensorSplit.batch
+    real = loader.draw_order
 
-    def spy(self, idx):
-        if len(self) == n_train:
-            drawn.append(idx.clone())
-        return real(self, idx)
+    def spy(n, shuffle, generator, weights, device):
+        order = real(n, shuffle, generator, weights, device)
+        if weights is not None:  # the training passes (evaluation reads the stored order)
+            drawn.append(order.clone())
+        return order
 
-    monkeypatch.setattr(loader.TensorSplit, "batch", spy)
+    monkeypatch.setattr(loader, "draw_order", spy)
     assert MIDebias.Settings().preset == "balanced"
     m = train(_cfg(method="mi", epochs=1), data=tiny)
     assert 0.0 < m["test_accuracy"]
@@ -131,5 +131,6 @@ def test_mi_balanced_preset_draws_bias_balanced_batches(tiny, monkeypatch):
     counts.index_put_((cell, y), torch.ones(len(y)), accumulate=True)
     conflicting = (counts.argmax(1)[cell] != y).float()
     idx = torch.cat(drawn)
+    assert len(idx) % len(y) == 0 and len(idx) > 0  # whole weighted passes
     assert conflicting.mean() > 0  # the jitter makes some colours ambiguous
     assert conflicting[idx].mean() > 3 * conflicting.mean()
