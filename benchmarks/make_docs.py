@@ -397,6 +397,17 @@ in [debiasing.md](debiasing.md).
     }
     add(gauge_rows(load_lines("debiasing/search.jsonl", results), skeys) + "\n")
     add(source("debiasing/search.jsonl") + "\n")
+    full = j("debiasing/full/curves.json")
+    add(
+        "The default at full size (all 54,000 training digits, sigma^2 0.020, 20 epochs, "
+        "CPU): unbiased test accuracy at every evaluated epoch (`finished`: the run reached "
+        "its last epoch):\n"
+    )
+    add(curve_rows(full) + "\n")
+    add(
+        source("debiasing/full/curves.json")
+        + " Rerun: the `midebias train` commands in `debiasing/NOTES.md`.\n"
+    )
 
     add("### Earlier searches (CPU, seed 0)\n")
     add("mi `fast` with a larger lambda (default 10):\n")

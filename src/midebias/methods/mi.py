@@ -145,8 +145,8 @@ MISettings.PRESETS = {
     # (`shared`), no warm-up pass. Chosen on val_unbiased (docs/debiasing.md).
     "balanced": MISettings(),
     # The same with the authors' separate steps (a second forward with the updated
-    # weights) and their warm-up pass: the default of 0.2, about 2x the cost for the same
-    # accuracy within seed noise (docs/debiasing.md).
+    # weights) and their warm-up pass: the default before the shared step, about 1.8x its
+    # cost for the same accuracy within seed noise at sigma^2 0.020 (docs/debiasing.md).
     "balanced-separate": MISettings(
         preset="balanced-separate", step="separate", critic_warmup=True
     ),
