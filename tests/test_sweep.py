@@ -211,6 +211,23 @@ def test_report_groups_seeds_and_writes_json_and_csv(tmp_path, capsys):
     assert set(rows[0]) == {"method", "set.lambda_", "n", "test_accuracy", "test_accuracy_std"}
 
 
+def test_report_counts_keys_an_older_run_lacks_as_their_default(tmp_path, capsys):
+    """A run folder written before a TrainConfig field existed groups with newer runs that
+    write that field at its default, and apart from runs with another value."""
+    runs = tmp_path / "runs"
+    _write_run(runs / "old", "vanilla", 0, 0.02, 0.2)  # no `augment` key
+    for name, seed, acc, augment in (("new", 1, 0.4, True), ("other", 2, 0.9, False)):
+        _write_run(runs / name, "vanilla", seed, 0.02, acc)
+        cfg = json.loads((runs / name / "config.json").read_text())
+        (runs / name / "config.json").write_text(json.dumps({**cfg, "augment": augment}))
+    assert main(["report", str(runs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = lines[0].split()
+    rows = {r[head.index("augment")]: r for r in (line.split() for line in lines[2:])}
+    assert rows["True"][head.index("n")] == "2" and rows["True"][head.index("n") + 1] == "0.300"
+    assert rows["False"][head.index("n")] == "1"
+
+
 def test_report_errors_name_the_path_or_metric(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     for argv, message in [

@@ -107,9 +107,21 @@ def load_runs(folders: Sequence[Path]) -> tuple[list[dict[str, Any]], list[str]]
     return runs, unfinished
 
 
+def _config_defaults() -> dict[str, Any]:
+    """TrainConfig's field defaults: what a run folder written before a field existed ran
+    with (so it groups with newer runs that write the field at its default)."""
+    from dataclasses import MISSING, fields
+
+    from midebias.training.config import TrainConfig
+
+    return {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+
+
 def _experiment(config: dict[str, Any]) -> dict[str, Any]:
     """What makes a run's group: its config without NOT_GROUPED, its label as `method`,
-    its method's settings as set.NAME."""
+    its method's settings as set.NAME. Keys an older config.json lacks count as their
+    TrainConfig default."""
+    config = {**_config_defaults(), **config}
     out = {"method": config.get("label") or config.get("method")}
     for k, v in sorted(config.items()):
         if k in NOT_GROUPED or k in ("label", "method", "settings"):
