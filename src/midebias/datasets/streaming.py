@@ -19,8 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from midebias.data.sources import DataError
 from midebias.datasets.folder import ImageTable, require_pillow
-from midebias.datasets.tensors import Batch, batch_bounds, draw_order
-from midebias.distributed import shard_sizes
+from midebias.datasets.tensors import Batch, batch_bounds, draw_order, shard_bounds
 
 
 class ImageFiles(Dataset):
@@ -116,15 +115,7 @@ class StreamingSplit:
             base = int(torch.randint(2**62, (1,), generator=generator))
             seeds = [base + k for k in range(len(self))]
         index = order.cpu().tolist()
-        parts: list[tuple[int, int, tuple[int, ...] | None]] = []  # (start, end, shard sizes)
-        for s, e in bounds:
-            if shard is None:
-                parts.append((s, e, None))
-                continue
-            rank, world = shard
-            sizes = shard_sizes(e - s, world)
-            start = s + sum(sizes[:rank])
-            parts.append((start, start + sizes[rank], sizes))
+        parts = shard_bounds(bounds, shard)  # (start, end, shard sizes) of each batch
         plan = [[(index[k], seeds[k]) for k in range(s, e)] for s, e, _ in parts]
         loader = DataLoader(
             self.files,

@@ -113,14 +113,9 @@ class TensorSplit:
         `shard` = (rank, world_size): the same global batches (the same draws), of which
         this process gets its contiguous part (`midebias.distributed.shard_sizes`)."""
         order = draw_order(len(self), shuffle, generator, weights, self.labels.device)
-        for s, end in batch_bounds(len(self), batch_size, drop_last, min_last):
-            if shard is None:
-                yield self.batch(order[s:end])
-                continue
-            rank, world = shard
-            sizes = shard_sizes(end - s, world)
-            start = s + sum(sizes[:rank])
-            batch = self.batch(order[start : start + sizes[rank]])
+        bounds = batch_bounds(len(self), batch_size, drop_last, min_last)
+        for s, end, sizes in shard_bounds(bounds, shard):
+            batch = self.batch(order[s:end])
             batch.sizes = sizes
             yield batch
 
@@ -146,6 +141,23 @@ def draw_order(
     if shuffle:
         return torch.randperm(n, generator=generator).to(device)
     return torch.arange(n, device=device)
+
+
+def shard_bounds(
+    bounds: list[tuple[int, int]], shard: tuple[int, int] | None
+) -> list[tuple[int, int, tuple[int, ...] | None]]:
+    """(start, end, every process's part size) of this process's part of each minibatch
+    in `bounds`; `shard` = (rank, world_size), or None for the whole minibatch (sizes
+    None). Every split class cuts its shards here."""
+    if shard is None:
+        return [(s, e, None) for s, e in bounds]
+    rank, world = shard
+    out = []
+    for s, e in bounds:
+        sizes = shard_sizes(e - s, world)
+        start = s + sum(sizes[:rank])
+        out.append((start, start + sizes[rank], sizes))
+    return out
 
 
 def batch_bounds(n: int, batch_size: int, drop_last: bool, min_last: int) -> list[tuple[int, int]]:
