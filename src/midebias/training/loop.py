@@ -144,23 +144,16 @@ def fit(
         if run:
             # Checkpoint first, then log: a crash in between only loses a log line that
             # resuming writes again from the checkpoint's history.
-            method_state = method.state_dict()
             run.save_checkpoint(
-                {
-                    **(checkpoint_extra or {}),
-                    "epoch": epoch,
-                    **method_state["modules"],  # top-level networks, as `audit` reads them
-                    "method": method_state,
-                    "rng": {
-                        "data": generator.get_state(),
-                        "method": (
-                            None if method_generator is generator else method_generator.get_state()
-                        ),
-                        "torch": torch.get_rng_state(),
-                    },
-                    "history": records,
-                    "train_seconds": train_seconds,
-                }
+                checkpoint_state(
+                    method,
+                    epoch,
+                    generator,
+                    method_generator,
+                    records,
+                    train_seconds,
+                    checkpoint_extra,
+                )
             )
             run.log_epoch(record)
             _crash_hook(epoch)
@@ -168,6 +161,33 @@ def fit(
             on_epoch(record)
     model.eval()
     return records, train_seconds
+
+
+def checkpoint_state(
+    method: Method,
+    epoch: int,
+    generator: torch.Generator,
+    method_generator: torch.Generator,
+    records: list[dict[str, Any]],
+    train_seconds: float,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a run folder's checkpoint holds after `epoch`: everything `fit(saved=...)`
+    needs to continue exactly (networks, optimisers, the method's counters, the draws)."""
+    method_state = method.state_dict()
+    return {
+        **(extra or {}),
+        "epoch": epoch,
+        **method_state["modules"],  # top-level networks, as `audit` reads them
+        "method": method_state,
+        "rng": {
+            "data": generator.get_state(),
+            "method": None if method_generator is generator else method_generator.get_state(),
+            "torch": torch.get_rng_state(),
+        },
+        "history": records,
+        "train_seconds": train_seconds,
+    }
 
 
 def _check_replicas(method: Method, dist: Distributed, epoch: int) -> None:
@@ -359,6 +379,101 @@ def train(
 
 
 def _train(cfg, out, data, overwrite, resume, history, label, dist) -> dict[str, Any]:
+    job = prepare(cfg, out, data, overwrite, resume, label, dist)
+    records, train_seconds = fit(
+        job.method,
+        job.splits["train"],
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        generator=job.generator,
+        method_generator=job.method_generator,
+        evaluate=job.evaluate if job.main else None,
+        run=job.run,
+        checkpoint_extra={"config": cfg.to_dict()},
+        saved=job.saved,
+        on_epoch=history.append if history is not None else None,
+        min_last=job.setup.min_last,
+        progress=cfg.progress and job.main,
+        desc=cfg.method,
+        dist=dist,
+    )
+    if history is not None and job.saved is not None:
+        history[:0] = records[: int(job.saved["epoch"])]
+    return job.finish(records, train_seconds)
+
+
+class Job:
+    """One run made ready to train (`prepare`): its data, network, method, seeded
+    generators and run folder; `evaluate` gives an epoch's evaluations and `finish` the
+    final metrics (written to the run folder). `fit` trains it; so does
+    midebias.training.batched, several jobs at once."""
+
+    def __init__(self, cfg, data, setup, method, generator, method_generator, run, saved, dist):
+        self.cfg, self.data, self.setup, self.method = cfg, data, setup, method
+        self.model: Classifier = method.model
+        self.splits = setup.splits
+        self.generator, self.method_generator = generator, method_generator
+        self.run, self.saved, self.dist = run, saved, dist
+        self.main = dist is None or dist.is_main
+
+    def evaluate(self, epoch: int) -> dict[str, Any]:
+        cfg, model, splits = self.cfg, self.model, self.splits
+        if epoch % cfg.eval_every and epoch != cfg.epochs:
+            return {}
+        eval_names = [k for k in splits if k != "train"]
+        if self.setup.kind != "tabular":
+            return {f"{k}_accuracy": accuracy(model, splits[k]) for k in eval_names}
+        from midebias.evaluation.fairness import group_metrics
+
+        out = {f"{k}_accuracy": accuracy(model, splits[k]) for k in eval_names if k != "val"}
+        val = splits["val"]  # one pass gives its accuracy and its demographic parity
+        g = group_metrics(val.labels.cpu().numpy(), _predict(model, val), val.bias.cpu().numpy())
+        out["val_accuracy"] = g["accuracy"]
+        out["val_demographic_parity_difference"] = g["demographic_parity_difference"]
+        return out
+
+    def finish(self, records: list[dict[str, Any]], train_seconds: float) -> dict[str, Any]:
+        """The final metrics (rank 0: evaluations and the audit, written to the run folder;
+        other ranks: their training numbers)."""
+        cfg, model, splits, method = self.cfg, self.model, self.splits, self.method
+        record = records[-1]
+        if not self.main:  # rank 0 evaluates and writes
+            return {
+                "rank": self.dist.rank,
+                "final_losses": record["losses"],
+                **method.train_metrics(),
+            }
+        metrics: dict[str, Any] = {
+            "benchmark": cfg.benchmark,
+            "method": cfg.method,
+            "seed": cfg.seed,
+            "epochs": cfg.epochs,
+            "train_size": len(splits["train"]),
+            "seconds_per_epoch": train_seconds / cfg.epochs,
+            "train_accuracy": accuracy(model, splits["train"]),
+            **{k: v for k, v in record.items() if k.endswith("_accuracy")},
+            "final_losses": record["losses"],
+            **method.train_metrics(),
+        }
+        if self.setup.kind == "tabular":
+            metrics.update(_tabular_metrics(cfg, model, self.data, splits))
+        else:
+            if self.setup.kind == "image":
+                metrics[BENCHMARKS[cfg.benchmark].bias_setting] = cfg.strength
+            if cfg.audit:
+                from midebias.evaluation.leakage import leakage_audit
+
+                metrics.update(leakage_audit(model, splits, seed=cfg.seed))
+        if self.run:
+            self.run.write_json("metrics.json", metrics)
+            self.run.finish()
+        return metrics
+
+
+def prepare(cfg, out, data, overwrite, resume, label, dist) -> Job:
+    """Everything before the first epoch of `train` (cfg resolved): check the run folder,
+    build the data (unless given), the network and the method from the seed, and create
+    the run folder with its config.json (rank 0)."""
     main = dist is None or dist.is_main
     saved: dict[str, Any] | None = None
     if resume:
@@ -426,70 +541,7 @@ def _train(cfg, out, data, overwrite, resume, history, label, dist) -> dict[str,
         raise
     if run:
         run.commit()
-
-    eval_names = [k for k in splits if k != "train"]
-
-    def evaluate(epoch: int) -> dict[str, Any]:
-        if epoch % cfg.eval_every and epoch != cfg.epochs:
-            return {}
-        if setup.kind != "tabular":
-            return {f"{k}_accuracy": accuracy(model, splits[k]) for k in eval_names}
-        from midebias.evaluation.fairness import group_metrics
-
-        out = {f"{k}_accuracy": accuracy(model, splits[k]) for k in eval_names if k != "val"}
-        val = splits["val"]  # one pass gives its accuracy and its demographic parity
-        g = group_metrics(val.labels.cpu().numpy(), _predict(model, val), val.bias.cpu().numpy())
-        out["val_accuracy"] = g["accuracy"]
-        out["val_demographic_parity_difference"] = g["demographic_parity_difference"]
-        return out
-
-    records, train_seconds = fit(
-        method,
-        splits["train"],
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        generator=gen,
-        method_generator=method_gen,
-        evaluate=evaluate if main else None,
-        run=run,
-        checkpoint_extra={"config": cfg.to_dict()},
-        saved=saved,
-        on_epoch=history.append if history is not None else None,
-        min_last=setup.min_last,
-        progress=cfg.progress and main,
-        desc=cfg.method,
-        dist=dist,
-    )
-    if history is not None and saved is not None:
-        history[:0] = records[: int(saved["epoch"])]
-    record = records[-1]
-    if not main:  # rank 0 evaluates and writes
-        return {"rank": dist.rank, "final_losses": record["losses"], **method.train_metrics()}
-    metrics: dict[str, Any] = {
-        "benchmark": cfg.benchmark,
-        "method": cfg.method,
-        "seed": cfg.seed,
-        "epochs": cfg.epochs,
-        "train_size": len(splits["train"]),
-        "seconds_per_epoch": train_seconds / cfg.epochs,
-        "train_accuracy": accuracy(model, splits["train"]),
-        **{k: v for k, v in record.items() if k.endswith("_accuracy")},
-        "final_losses": record["losses"],
-        **method.train_metrics(),
-    }
-    if setup.kind == "tabular":
-        metrics.update(_tabular_metrics(cfg, model, data, splits))
-    else:
-        if setup.kind == "image":
-            metrics[BENCHMARKS[cfg.benchmark].bias_setting] = cfg.strength
-        if cfg.audit:
-            from midebias.evaluation.leakage import leakage_audit
-
-            metrics.update(leakage_audit(model, splits, seed=cfg.seed))
-    if run:
-        run.write_json("metrics.json", metrics)
-        run.finish()
-    return metrics
+    return Job(cfg, data, setup, method, gen, method_gen, run, saved, dist)
 
 
 def _has_batchnorm(model: torch.nn.Module) -> bool:
