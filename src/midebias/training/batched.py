@@ -42,6 +42,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from midebias.estimators.base import log_mean_exp
+from midebias.models import make_model
 from midebias.penalty import clip_to_reference
 from midebias.training.config import TrainConfig
 from midebias.training.loop import (
@@ -185,6 +186,9 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
                 f"estimator={h.estimator}"
             )
 
+    if first.model != "mlp" and _has_batchnorm(make_model(first.model, 2, in_channels=3)):
+        raise ValueError(f"--model {first.model} has BatchNorm layers: it does not batch")
+
     def shared(cfg: TrainConfig) -> dict[str, Any]:
         d = cfg.to_dict()
         for k in VARYING:
@@ -237,8 +241,6 @@ def train_batched(
             if job.run:
                 job.run.abandon()
         raise
-    if _has_batchnorm(jobs[0].model):
-        raise ValueError(f"--model {cfgs[0].model} has BatchNorm: it does not batch")
     records, seconds = BatchedFit(jobs, vectorize).run(histories)
     return [job.finish(r, seconds) for job, r in zip(jobs, records, strict=True)]
 
