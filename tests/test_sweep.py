@@ -363,3 +363,46 @@ def test_slurm_gets_one_job_array_with_the_options(tmp_path, capsys):
     for line in ["--array=0-1%2", "--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=4"]:
         assert f"#SBATCH {line}\n" in script
     assert "#SBATCH --time=30\n" in script and "#SBATCH --account=abc\n" in script
+
+
+@pytest.mark.slow
+def test_batch_trains_batchable_runs_together_and_the_rest_as_processes(tmp_path, capsys):
+    # 2 seeds x 2 methods: the two mi runs train as one batch; lnl does not batch and its
+    # runs are processes. A batched run's metrics equal the single run's.
+    spec = _spec(tmp_path, TINY + '[grid]\nseed = [0, 1]\nmethod = ["mi", "lnl"]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), "--batch", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("finished") == 4
+    assert not (out / "logs" / "seed=0_method=mi.log").exists()  # trained in this process
+    assert (out / "logs" / "seed=0_method=lnl.log").exists()
+    single = tmp_path / "single"
+    assert main(["train", *TINY_FLAGS, "--method", "mi", "--seed", "1", "--out", str(single)]) == 0
+    one = json.loads((single / "metrics.json").read_text())
+    many = json.loads((out / "seed=1_method=mi" / "metrics.json").read_text())
+    one.pop("seconds_per_epoch"), many.pop("seconds_per_epoch")
+    assert one == many
+    assert main(["sweep", str(spec), "--out", str(out), "--batch", "4"]) == 0
+    assert "nothing to do" in capsys.readouterr().err
+
+
+def test_batch_needs_the_processes_executor(tmp_path, capsys):
+    spec = _spec(tmp_path, TINY + "[grid]\nseed = [0, 1]\n")
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "sweep",
+                str(spec),
+                "--out",
+                str(tmp_path / "o"),
+                "--batch",
+                "2",
+                "--executor",
+                "slurm",
+            ]
+        )
+    assert "--batch applies to --executor processes" in capsys.readouterr().err
+
+
+TINY_FLAGS = ["--benchmark", "colored-mnist", "--source", "demo", "--train-size", "100"]
+TINY_FLAGS += ["--epochs", "2", "--batch-size", "50", "--no-audit", "--no-progress"]

@@ -225,6 +225,15 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     )
     sw.add_argument("--jobs", type=_positive_int, default=1, help="runs at once (default 1)")
     sw.add_argument(
+        "--batch",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="train up to N pending runs that differ only in seed, bias strength and mi's "
+        "lambda as one batched computation in this process (vanilla and mi's shared step; "
+        "docs/sweeps.md); the rest run as processes",
+    )
+    sw.add_argument(
         "--threads",
         type=_positive_int,
         help="OMP_NUM_THREADS of each run (default: --cpus if given, else 1)",
@@ -431,6 +440,8 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         sweep.check(grid, out, device="cpu" if cluster else None)
     except sweep.SpecError as e:
         parser.error(str(e))
+    if args.batch > 1 and args.executor != "processes":
+        parser.error("--batch applies to --executor processes (runs in this process)")
     if args.executor == "processes" and (args.partition or args.gpus or args.slurm_extra):
         parser.error("--partition, --gpus and --slurm apply to --executor slurm")
 
@@ -458,7 +469,11 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"{o.name}: {what}", flush=True)
 
     if args.executor == "processes":
-        outcomes = sweep.run_processes(todo, out, jobs=args.jobs, threads=threads, on_done=done)
+        outcomes = []
+        if args.batch > 1:  # pending runs that batch train together, in this process
+            chunks, todo = sweep.batches(todo, out, args.batch)
+            outcomes = sweep.run_batches(chunks, out, threads=threads, on_done=done)
+        outcomes += sweep.run_processes(todo, out, jobs=args.jobs, threads=threads, on_done=done)
     else:
         params = {
             "timeout_min": args.time,

@@ -418,6 +418,69 @@ def run_processes(
             signal.signal(signal.SIGTERM, old)
 
 
+def batches(
+    todo: Sequence[tuple[Run, str]], out: Path, size: int
+) -> tuple[list[list[tuple[Run, Any]]], list[tuple[Run, str]]]:
+    """`sweep --batch`: the pending runs that can train as one batched computation
+    (midebias.training.batched: the same config but for seed, strength and mi's lambda_),
+    in chunks of at most `size` (run, resolved config) pairs, and the (run, state) pairs
+    left to run one by one (continued runs, methods and settings that do not batch)."""
+    from midebias.cli import build_parser, train_config
+    from midebias.training.batched import check_batchable, shared_settings
+
+    parser = build_parser(_Refusing)
+    groups: dict[str, list[tuple[Run, Any]]] = {}
+    single: list[tuple[Run, str]] = []
+    for run, state in todo:
+        if state != "pending":
+            single.append((run, state))
+            continue
+        args = parser.parse_args(run.command(out))
+        cfg = train_config(args, parser).resolve()
+        try:
+            check_batchable([cfg])
+        except ValueError:
+            single.append((run, state))
+            continue
+        key = repr(sorted(shared_settings(cfg).items()))
+        groups.setdefault(key, []).append((run, cfg))
+    chunks = [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
+    return chunks, single
+
+
+def run_batches(
+    chunks: Sequence[Sequence[tuple[Run, Any]]],
+    out: Path,
+    *,
+    threads: int | None = 1,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Train each chunk of `batches` in this process (`train_batched`), one after the
+    other; a chunk that fails fails each of its runs (their folders stay resumable)."""
+    import torch
+
+    from midebias.training.batched import train_batched
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    outcomes = []
+    for chunk in chunks:
+        t0 = time.perf_counter()
+        runs = [run for run, _ in chunk]
+        labels = [None if r.command(out).count("--label") == 0 else r.label for r in runs]
+        try:
+            train_batched([cfg for _, cfg in chunk], [out / r.name for r in runs], labels=labels)
+            error = ""
+        except Exception as e:  # reported per run, as a failed process would be
+            error = f"batch of {len(runs)}: {type(e).__name__}: {_last_line(str(e))}"
+        seconds = time.perf_counter() - t0
+        for r in runs:
+            outcomes.append(Outcome(r.name, not error, error, seconds))
+            if on_done is not None:
+                on_done(outcomes[-1])
+    return outcomes
+
+
 def run_job(argv: list[str], threads: int | None = None) -> str:
     """A cluster job: one `midebias train` process; raises with its error if it fails."""
     env = dict(os.environ)

@@ -166,6 +166,18 @@ class Stacked:
         return [own[k] for k in self.names]
 
 
+def shared_settings(cfg: TrainConfig) -> dict[str, Any]:
+    """What the runs of one batch must share: the (resolved) config without the values
+    that may differ (`VARYING`, and mi's lambda_)."""
+    d = cfg.to_dict()
+    for k in VARYING:
+        d.pop(k)
+    d["settings"] = cfg.settings
+    if cfg.method == "mi":
+        d["settings"] = dataclasses.replace(cfg.settings, lambda_=1.0)
+    return d
+
+
 def check_batchable(configs: Sequence[TrainConfig]) -> None:
     """ValueError unless the (resolved) configs can train as one batch: the same method,
     benchmark, schedule and settings (only seed, strength and mi's lambda_ may differ), a
@@ -189,19 +201,9 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
     if first.model != "mlp" and _has_batchnorm(make_model(first.model, 2, in_channels=3)):
         raise ValueError(f"--model {first.model} has BatchNorm layers: it does not batch")
 
-    def shared(cfg: TrainConfig) -> dict[str, Any]:
-        d = cfg.to_dict()
-        for k in VARYING:
-            d.pop(k)
-        if cfg.method == "mi":
-            d["settings"] = dataclasses.replace(cfg.settings, lambda_=1.0)
-        else:
-            d["settings"] = cfg.settings
-        return d
-
-    base = shared(first)
+    base = shared_settings(first)
     for i, cfg in enumerate(configs[1:], start=1):
-        other = shared(cfg)
+        other = shared_settings(cfg)
         diff = sorted(k for k in base if base[k] != other[k])
         if diff:
             raise ValueError(
