@@ -3,11 +3,14 @@
 N runs of one method on one benchmark (seeds, bias strengths and the mi method's lambda_
 may differ; everything else is shared) train together in one process. Their networks'
 parameters are stacked along a new first dimension and every step runs the N forward and
-backward passes as one computation (`torch.func.functional_call` under `torch.func.vmap`):
-for small networks, whose single run cannot fill the machine, that is one large kernel
-where N runs would launch N small ones.
+backward passes together. On a GPU that is one computation (`torch.func.functional_call`
+under `torch.func.vmap`): for small networks, whose single run cannot fill the device,
+one large kernel where N runs would launch N small ones. On a CPU, where the arithmetic
+and not the launches sets the cost, it is a loop over the runs with each run's own
+kernels (`Stacked`), which keeps the result bit for bit the single run's.
 
-Each run stays the run `midebias train` makes with its config, up to float rounding:
+Each run stays the run `midebias train` makes with its config (on a GPU up to float
+rounding):
 
 - `prepare` builds it (data, seeded network and method, run folder), as for one run;
 - it draws its data order and its estimator's shuffles from its own generators, in the
@@ -65,22 +68,21 @@ class StackedAdam:
 
     def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         self.params = list(params)
-        n = len(self.params[0])
-        self.lr = torch.as_tensor(lr, dtype=torch.float64).expand(n).clone()
+        n, dev = len(self.params[0]), self.params[0].device
+        self.lr = torch.as_tensor(lr, dtype=torch.float64).expand(n).clone().to(dev)
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
-        self.steps = torch.zeros(n, dtype=torch.float64)
+        self.steps = torch.zeros(n, dtype=torch.float64, device=dev)
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 
     @torch.no_grad()
     def step(self, grads: Sequence[torch.Tensor], mask: torch.Tensor | None = None) -> None:
         b1, b2 = self.betas
-        active = torch.ones_like(self.steps, dtype=torch.bool) if mask is None else mask.cpu()
-        self.steps += active.double()
+        active = None if mask is None else mask.to(self.steps.device)
+        self.steps += 1 if active is None else active.double()
         t = self.steps.clamp(min=1)
         step_size = self.lr / (1 - b1**t)  # float64, as torch computes it on the host
         bc2_sqrt = (1 - b2**t).sqrt()
-        all_step = bool(active.all())
         for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True):
             shape = (len(p),) + (1,) * (p.ndim - 1)
             if self.weight_decay:
@@ -90,10 +92,10 @@ class StackedAdam:
             denom = (v_new.sqrt() / bc2_sqrt.to(p).view(shape)).add_(self.eps)
             # param.addcdiv_(exp_avg, denom, value=-step_size) computes (value * m) / d
             p_new = p + (-step_size).to(p).view(shape) * m_new / denom
-            if all_step:
+            if active is None:
                 p.copy_(p_new), m.copy_(m_new), v.copy_(v_new)
             else:
-                a = active.to(p.device).view(shape)
+                a = active.view(shape)
                 p.copy_(torch.where(a, p_new, p))
                 m.copy_(torch.where(a, m_new, m))
                 v.copy_(torch.where(a, v_new, v))
@@ -101,7 +103,7 @@ class StackedAdam:
     def write_back(self, n: int, opt: torch.optim.Optimizer, params: Sequence[nn.Parameter]):
         """Run n's moments and step count as the state of its own torch Adam `opt` over
         `params` (the same tensors, in the same order as the stacked ones)."""
-        if self.steps[n] == 0:
+        if float(self.steps[n]) == 0:
             return  # never stepped: torch's Adam has no state yet either
         for p, m, v in zip(params, self.exp_avg, self.exp_avg_sq, strict=True):
             opt.state[p] = {
@@ -289,7 +291,7 @@ class BatchedFit:
         self.z_var = torch.ones(n, self.penalties[0].z_dim, device=device)
         self.started = False
         self.recent: deque = deque(maxlen=h.buffer + 1)
-        self.mi_sum = torch.zeros(n)
+        self.mi_sum = torch.zeros(n, device=device)
 
     # -- the epoch loop, as in `fit` -------------------------------------------------------
     def run(self, histories=None) -> tuple[list[list[dict[str, Any]]], float]:
@@ -317,7 +319,7 @@ class BatchedFit:
             t0 = time.perf_counter()
             starts = [m.start_epoch(b) for m, b in zip(self.methods, epoch_batches, strict=True)]
             if self.mi:
-                self.mi_sum = torch.zeros(len(jobs))
+                self.mi_sum = torch.zeros_like(self.mi_sum)
             sums: list[dict[str, Any]] = [defaultdict(float) for _ in jobs]
             for i, s in enumerate(starts):
                 for k, v in s.items():
@@ -378,11 +380,10 @@ class BatchedFit:
         c = torch.stack([b.c for b in batches])
         task = torch.autograd.grad(ce.sum(), params, retain_graph=True)
         mi = self._estimate(z, c, y)
-        active = torch.tensor([m.epoch >= self.h.delay_epochs for m in self.methods]) & (
-            self.lambdas > 0
-        )
+        active = torch.tensor([m.epoch >= self.h.delay_epochs for m in self.methods])
+        active = active.to(mi.device) & (self.lambdas.to(mi.device) > 0)
         if self.h.floor:
-            active &= mi.detach().cpu() > 0
+            active &= mi.detach() > 0
         if bool(active.any()):
             enc = self.encoder.tensors()
             g_mi = torch.autograd.grad(mi.sum(), enc)
@@ -391,7 +392,7 @@ class BatchedFit:
             self.mi_opt.step(g_mi, active)
         self._train_critic(z.detach(), c, y)
         self.opt.step(task)
-        self.mi_sum += mi.detach().cpu()
+        self.mi_sum += mi.detach()
         return {"ce": ce.detach(), "mi": mi.detach()}
 
     def _per_run(self, fn, *tensors: torch.Tensor) -> torch.Tensor:
