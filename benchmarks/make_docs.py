@@ -555,6 +555,30 @@ in [debiasing.md](debiasing.md).
     )
     add(speed_rows(shared, []) + "\n")
     add(source("debiasing/speed-shared.json") + "\n")
+    batched = j("batched/cpu.json")
+    meta = batched["meta"]
+    add(
+        f"Batched runs (`midebias sweep --batch`), {meta['device']}, {meta['threads']} "
+        f"thread(s), {meta['train_size']} digits, {meta['epochs_timed']} timed epoch(s) "
+        f"after {meta['warmup_epochs']} warm-up (`{meta['command']}`). Seconds per "
+        "run-epoch: a batch's epoch time divided by its N runs; the table time projects "
+        f"{meta['table']} at that rate:\n"
+    )
+    rows = [
+        [
+            r["method"],
+            r["mode"],
+            str(r["n"]),
+            num(r["seconds_per_run_epoch"], 3),
+            num(r["speedup_vs_single"], 2),
+            num(r["table_hours"], 1),
+            num(r["peak_rss_mib_per_run"], 0),
+        ]
+        for r in batched["rows"]
+    ]
+    header = ["method", "mode", "N", "s / run-epoch", "vs single", "table (h)", "RSS MiB / run"]
+    add(table(header, rows) + "\n")
+    add(source("batched/cpu.json") + "\n")
     early = j("speed-cpu-early.json")
     add("CPU, an earlier 2-epoch run (the only CPU timing of blindeye and lnl):\n")
     rows = [

@@ -44,6 +44,13 @@ CONFIGS = {
         {"preset": "balanced-separate"},
         {},
     ),
+    "mi-balanced-critic5": (
+        "colored-mnist",
+        "mi",
+        "paper-digits",
+        {"preset": "balanced", "critic_steps": 5},
+        {},
+    ),
     "mi-best": ("colored-mnist", "mi", "paper-digits", {"preset": "best"}, {}),
     "mi-fast": ("colored-mnist", "mi", "paper-digits", {"preset": "fast"}, {}),
     "blindeye": ("colored-mnist", "blindeye", "paper-digits", {}, {}),

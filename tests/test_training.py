@@ -134,3 +134,34 @@ def test_mi_balanced_preset_draws_bias_balanced_batches(tiny, monkeypatch):
     assert len(idx) % len(y) == 0 and len(idx) > 0  # whole weighted passes
     assert conflicting.mean() > 0  # the jitter makes some colours ambiguous
     assert conflicting[idx].mean() > 3 * conflicting.mean()
+
+
+@pytest.mark.slow
+def test_select_reports_the_best_validation_epoch_and_keeps_its_network(tiny, tmp_path):
+    from midebias.datasets.tensors import TensorSplit
+    from midebias.evaluation.metrics import accuracy
+    from midebias.models import make_model
+    from midebias.training.run import load_checkpoint
+
+    cfg = _cfg(epochs=4, lr=3e-2, select="val_unbiased_accuracy")
+    m = train(cfg, tmp_path / "run", data=tiny)
+    history = read_run(tmp_path / "run")["history"]
+    values = [r["val_unbiased_accuracy"] for r in history]
+    best = values.index(max(values)) + 1  # the first epoch with the highest value
+    assert m["selected_epoch"] == best
+    assert best < 4  # lr 3e-2 collapses after the first epoch: the restore is exercised
+    assert m["val_unbiased_accuracy"] == max(values)
+    assert m["test_accuracy"] == history[best - 1]["test_accuracy"]
+    # The checkpoint keeps the last epoch's state (to resume) and the selected network,
+    # which is the one the test accuracy was measured on.
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert state["epoch"] == 4 and state["best"]["epoch"] == best
+    model = make_model("paper-digits", 10)
+    model.load_state_dict(state["best"]["weights"])
+    test = TensorSplit.from_images(tiny.splits["test"], "paper", tiny.num_colors, "cpu")
+    assert accuracy(model, test) == m["test_accuracy"]
+
+
+def test_select_takes_validation_metrics_only():
+    with pytest.raises(ValueError, match="validation split"):
+        _cfg(select="test_accuracy").resolve()

@@ -199,6 +199,12 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     )
     t.add_argument("--no-audit", action="store_true", help="skip the leakage audit")
     t.add_argument("--eval-every", type=_positive_int, default=1, help="evaluate every N epochs")
+    t.add_argument(
+        "--select",
+        choices=["val_accuracy", "val_unbiased_accuracy"],
+        help="report (and keep) the network of the evaluated epoch with the best value of "
+        "this validation metric, instead of the last epoch's",
+    )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--label", help="the run's name in tables (config.json; default: --method)")
 
@@ -359,6 +365,7 @@ def train_config(args: argparse.Namespace, parser: argparse.ArgumentParser, *, d
         audit=not args.no_audit,
         progress=not args.no_progress,
         eval_every=args.eval_every,
+        select=args.select,
         channels_last=args.channels_last,
         target=args.target,
         bias_columns=args.bias,

@@ -346,6 +346,8 @@ class BatchedFit:
                     )
                 record = {"epoch": epoch, "seconds": seconds, "losses": losses}
                 record.update(job.evaluate(epoch))
+                if job.best is not None:
+                    job.best.update(record, job.model)
                 records[i].append(record)
                 if job.run:
                     job.run.save_checkpoint(
@@ -357,13 +359,16 @@ class BatchedFit:
                             records[i],
                             train_seconds,
                             {"config": job.cfg.to_dict()},
+                            job.best,
                         )
                     )
                     job.run.log_epoch(record)
                 if histories is not None:
                     histories[i].append(record)
-        for m in self.methods:
-            m.model.eval()
+        for job in jobs:
+            if job.best is not None:
+                job.best.restore(job.model)
+            job.model.eval()
         return records, train_seconds
 
     # -- one step -----------------------------------------------------------------------

@@ -31,6 +31,10 @@ def check_device(name: str) -> str:
     return name
 
 
+#: Metrics `select` may pick the epoch by (validation splits only).
+SELECTABLE = ("val_accuracy", "val_unbiased_accuracy")
+
+
 @dataclass
 class TrainConfig:
     """Every setting of a run. None means 'the benchmark's default' until `resolve`."""
@@ -58,6 +62,9 @@ class TrainConfig:
     audit: bool = True
     progress: bool = True
     eval_every: int = 1  # evaluate every N epochs (and always after the last)
+    #: Keep the network of the evaluated epoch with the best value of this validation
+    #: metric (val_accuracy or val_unbiased_accuracy); None: the last epoch's.
+    select: str | None = None
     channels_last: bool = False  # NHWC memory format for the network and its inputs
     # Image files (folder, imdb; docs/images.md):
     target: str | None = None  # folder: the CSV's target column
@@ -105,6 +112,11 @@ class TrainConfig:
             raise ValueError(f"--seed must be >= 0, got {c.seed}")
         if c.eval_every < 1:
             raise ValueError(f"--eval-every must be at least 1, got {c.eval_every}")
+        if c.select is not None and c.select not in SELECTABLE:
+            raise ValueError(
+                f"--select {c.select}: choose one of {', '.join(SELECTABLE)} (a validation "
+                "split; selecting on a test split would report a chosen, not a measured, number)"
+            )
         if not 0 < c.val_fraction < 1:
             raise ValueError(f"--val-fraction must be in (0, 1), got {c.val_fraction}")
         if c.model not in MODELS:

@@ -53,9 +53,11 @@ def fit(
     progress: bool = False,
     desc: str = "",
     dist: Distributed | None = None,
+    best: BestEpoch | None = None,
 ) -> tuple[list[dict[str, Any]], float]:
     """Train `method` for `epochs` passes over `train_split`; return (one record per epoch,
-    training seconds).
+    training seconds). With `best`, the network ends with the weights of the evaluated
+    epoch that `best` picks (the others are trained on; only the result is chosen).
 
     `generator` draws the data order (and, when `method_generator` is None, the method's
     own draws). `evaluate(epoch)` adds numbers to the epoch's record (or returns {}).
@@ -100,6 +102,8 @@ def fit(
         if method_generator is not generator and saved["rng"]["method"] is not None:
             method_generator.set_state(saved["rng"]["method"])
         torch.set_rng_state(saved["rng"]["torch"])
+        if best is not None and saved.get("best") is not None:
+            best.load_state_dict(saved["best"])
         records = list(saved["history"])
         train_seconds = float(saved["train_seconds"])
         first_epoch = int(saved["epoch"]) + 1
@@ -140,6 +144,8 @@ def fit(
         record = {"epoch": epoch, "seconds": seconds, "losses": losses}
         if evaluate is not None:
             record.update(evaluate(epoch))
+        if best is not None:
+            best.update(record, model)
         records.append(record)
         if run:
             # Checkpoint first, then log: a crash in between only loses a log line that
@@ -153,12 +159,15 @@ def fit(
                     records,
                     train_seconds,
                     checkpoint_extra,
+                    best,
                 )
             )
             run.log_epoch(record)
             _crash_hook(epoch)
         if on_epoch is not None:
             on_epoch(record)
+    if best is not None:
+        best.restore(model)
     model.eval()
     return records, train_seconds
 
@@ -171,6 +180,7 @@ def checkpoint_state(
     records: list[dict[str, Any]],
     train_seconds: float,
     extra: dict[str, Any] | None = None,
+    best: BestEpoch | None = None,
 ) -> dict[str, Any]:
     """What a run folder's checkpoint holds after `epoch`: everything `fit(saved=...)`
     needs to continue exactly (networks, optimisers, the method's counters, the draws)."""
@@ -187,7 +197,41 @@ def checkpoint_state(
         },
         "history": records,
         "train_seconds": train_seconds,
+        "best": None if best is None else best.state_dict(),
     }
+
+
+class BestEpoch:
+    """The evaluated epoch with the highest value of `metric` (a validation metric; ties
+    keep the earlier epoch) and a copy of the network's weights after it."""
+
+    def __init__(self, metric: str):
+        self.metric = metric
+        self.epoch: int | None = None
+        self.value = -math.inf
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def update(self, record: dict[str, Any], model: torch.nn.Module) -> None:
+        value = record.get(self.metric)
+        if value is not None and value > self.value:
+            self.epoch, self.value = int(record["epoch"]), float(value)
+            self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def restore(self, model: torch.nn.Module) -> None:
+        if self.weights is not None:
+            model.load_state_dict(self.weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "epoch": self.epoch,
+            "value": self.value,
+            "weights": self.weights,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.value = state["epoch"], float(state["value"])
+        self.weights = state["weights"]
 
 
 def _check_replicas(method: Method, dist: Distributed, epoch: int) -> None:
@@ -396,6 +440,7 @@ def _train(cfg, out, data, overwrite, resume, history, label, dist) -> dict[str,
         progress=cfg.progress and job.main,
         desc=cfg.method,
         dist=dist,
+        best=job.best,
     )
     if history is not None and job.saved is not None:
         history[:0] = records[: int(job.saved["epoch"])]
@@ -415,6 +460,8 @@ class Job:
         self.generator, self.method_generator = generator, method_generator
         self.run, self.saved, self.dist = run, saved, dist
         self.main = dist is None or dist.is_main
+        #: The epoch to report (rank 0, with cfg.select); None: the last.
+        self.best = BestEpoch(cfg.select) if cfg.select and self.main else None
 
     def evaluate(self, epoch: int) -> dict[str, Any]:
         cfg, model, splits = self.cfg, self.model, self.splits
@@ -437,6 +484,9 @@ class Job:
         other ranks: their training numbers)."""
         cfg, model, splits, method = self.cfg, self.model, self.splits, self.method
         record = records[-1]
+        chosen = record
+        if self.best is not None and self.best.epoch is not None:
+            chosen = next(r for r in records if r["epoch"] == self.best.epoch)
         if not self.main:  # rank 0 evaluates and writes
             return {
                 "rank": self.dist.rank,
@@ -451,7 +501,8 @@ class Job:
             "train_size": len(splits["train"]),
             "seconds_per_epoch": train_seconds / cfg.epochs,
             "train_accuracy": accuracy(model, splits["train"]),
-            **{k: v for k, v in record.items() if k.endswith("_accuracy")},
+            **{k: v for k, v in chosen.items() if k.endswith("_accuracy")},
+            **({} if self.best is None else {"selected_epoch": self.best.epoch}),
             "final_losses": record["losses"],
             **method.train_metrics(),
         }
@@ -488,6 +539,12 @@ def prepare(cfg, out, data, overwrite, resume, label, dist) -> Job:
         data = build_data(cfg)
     device = dist.device if dist is not None else torch.device(cfg.device)
     setup = _Setup(cfg, data, device)
+    if cfg.select is not None and cfg.select.removesuffix("_accuracy") not in setup.splits:
+        vals = [f"{k}_accuracy" for k in setup.splits if k.startswith("val")]
+        raise ValueError(
+            f"--select {cfg.select}: {cfg.benchmark} has no such split; its validation "
+            f"metrics: {', '.join(vals)}"
+        )
     run = None
     if out is not None and main and resume:
         run = RunDir.reopen(out)

@@ -24,9 +24,10 @@ def reaudit_run(path: str | Path) -> dict[str, float]:
     else:
         split, num_classes = _generated_test_split(cfg)
     model = make_model(cfg["model"], in_channels=3, num_classes=num_classes)
-    model.load_state_dict(
-        state["model"] if "model" in state else state["method"]["modules"]["model"]
-    )
+    weights = state["model"] if "model" in state else state["method"]["modules"]["model"]
+    if (state.get("best") or {}).get("weights") is not None:  # --select: the reported epoch's
+        weights = state["best"]["weights"]
+    model.load_state_dict(weights)
     audit = leakage_audit(model, {"test": split}, seed=cfg["seed"])
     metrics.update(audit)
     (path / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
