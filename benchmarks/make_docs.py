@@ -562,7 +562,9 @@ in [debiasing.md](debiasing.md).
         f"thread(s), {meta['train_size']} digits, {meta['epochs_timed']} timed epoch(s) "
         f"after {meta['warmup_epochs']} warm-up (`{meta['command']}`). Seconds per "
         "run-epoch: a batch's epoch time divided by its N runs; the table time projects "
-        f"{meta['table']} at that rate:\n"
+        f"{meta['table']} at that rate. The machine was shared with other training "
+        "processes and RSS includes what earlier rows left allocated "
+        "(`batched/NOTES.md`):\n"
     )
     rows = [
         [
