@@ -64,46 +64,57 @@ class StackedAdam:
     """torch.optim.Adam's update (its single-tensor form) on stacked parameters: row n of
     every tensor is run n's, with its own learning rate `lr[n]` and step count. `step`
     takes the gradients and, optionally, a boolean mask of the runs that step (the others'
-    parameters, moments and step counts are left as they are)."""
+    parameters, moments and step counts are left as they are).
+
+    The operations are torch's own, in place, in its order, so each row is bit for bit
+    what run n's torch Adam computes: on whole stacked tensors when every run steps with
+    the same learning rate and step count, row by row otherwise."""
 
     def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         self.params = list(params)
-        n, dev = len(self.params[0]), self.params[0].device
-        self.lr = torch.as_tensor(lr, dtype=torch.float64).expand(n).clone().to(dev)
+        n = len(self.params[0])
+        self.lr = [float(v) for v in torch.as_tensor(lr, dtype=torch.float64).expand(n)]
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
-        self.steps = torch.zeros(n, dtype=torch.float64, device=dev)
+        self.steps = [0] * n  # on the host, as torch's Adam reads its step count
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
 
     @torch.no_grad()
     def step(self, grads: Sequence[torch.Tensor], mask: torch.Tensor | None = None) -> None:
+        n = len(self.steps)
+        rows = list(range(n)) if mask is None else [i for i, a in enumerate(mask.tolist()) if a]
+        for i in rows:
+            self.steps[i] += 1
+        if len(rows) == n and len(set(self.steps)) == 1 and len(set(self.lr)) == 1:
+            self._update(self.params, grads, self.exp_avg, self.exp_avg_sq, 0)
+            return
+        for i in rows:
+            self._update(
+                [p[i] for p in self.params],
+                [g[i] for g in grads],
+                [m[i] for m in self.exp_avg],
+                [v[i] for v in self.exp_avg_sq],
+                i,
+            )
+
+    def _update(self, params, grads, exp_avgs, exp_avg_sqs, i: int) -> None:
+        """torch.optim.adam._single_tensor_adam's arithmetic, for run i's step and lr."""
         b1, b2 = self.betas
-        active = None if mask is None else mask.to(self.steps.device)
-        self.steps += 1 if active is None else active.double()
-        t = self.steps.clamp(min=1)
-        step_size = self.lr / (1 - b1**t)  # float64, as torch computes it on the host
-        bc2_sqrt = (1 - b2**t).sqrt()
-        for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True):
-            shape = (len(p),) + (1,) * (p.ndim - 1)
+        step, lr = float(self.steps[i]), self.lr[i]
+        step_size = lr / (1 - b1**step)
+        bias_correction2_sqrt = (1 - b2**step) ** 0.5
+        for p, g, m, v in zip(params, grads, exp_avgs, exp_avg_sqs, strict=True):
             if self.weight_decay:
                 g = g.add(p, alpha=self.weight_decay)
-            m_new = m.lerp(g, 1 - b1)
-            v_new = v.mul(b2).addcmul_(g, g, value=1 - b2)
-            denom = (v_new.sqrt() / bc2_sqrt.to(p).view(shape)).add_(self.eps)
-            # param.addcdiv_(exp_avg, denom, value=-step_size) computes (value * m) / d
-            p_new = p + (-step_size).to(p).view(shape) * m_new / denom
-            if active is None:
-                p.copy_(p_new), m.copy_(m_new), v.copy_(v_new)
-            else:
-                a = active.view(shape)
-                p.copy_(torch.where(a, p_new, p))
-                m.copy_(torch.where(a, m_new, m))
-                v.copy_(torch.where(a, v_new, v))
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            p.addcdiv_(m, denom, value=-step_size)
 
     def write_back(self, n: int, opt: torch.optim.Optimizer, params: Sequence[nn.Parameter]):
         """Run n's moments and step count as the state of its own torch Adam `opt` over
         `params` (the same tensors, in the same order as the stacked ones)."""
-        if float(self.steps[n]) == 0:
+        if self.steps[n] == 0:
             return  # never stepped: torch's Adam has no state yet either
         for p, m, v in zip(params, self.exp_avg, self.exp_avg_sq, strict=True):
             opt.state[p] = {
