@@ -12,6 +12,7 @@ from pathlib import Path
 
 from midebias import __version__
 from midebias.methods.settings import SettingError
+from midebias.training.config import SELECTABLE
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -201,7 +202,7 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     t.add_argument("--eval-every", type=_positive_int, default=1, help="evaluate every N epochs")
     t.add_argument(
         "--select",
-        choices=["val_accuracy", "val_unbiased_accuracy"],
+        choices=SELECTABLE,
         help="report (and keep) the network of the evaluated epoch with the best value of "
         "this validation metric, instead of the last epoch's",
     )
