@@ -32,7 +32,6 @@ a batched run of 3 seeds reproduces the 3 single runs.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
@@ -50,9 +49,9 @@ from midebias.penalty import clip_to_reference
 from midebias.training.config import TrainConfig
 from midebias.training.loop import (
     Job,
-    TrainingError,
     _has_batchnorm,
     checkpoint_state,
+    epoch_losses,
     prepare,
 )
 
@@ -194,7 +193,7 @@ def shared_settings(cfg: TrainConfig) -> dict[str, Any]:
 def check_batchable(configs: Sequence[TrainConfig]) -> None:
     """ValueError unless the (resolved) configs can train as one batch: the same method,
     benchmark, schedule and settings (only seed, strength and mi's lambda_ may differ), a
-    method and settings that batch (module doc), and distinct run folders."""
+    method and settings that batch (module doc)."""
     if not configs:
         raise ValueError("train_batched needs at least one config")
     first = configs[0]
@@ -345,16 +344,7 @@ class BatchedFit:
             train_seconds += seconds
             self.write_back()
             for i, job in enumerate(jobs):
-                losses = {
-                    k: float(v) / (1 if k.startswith("start_") else steps)
-                    for k, v in sums[i].items()
-                }
-                bad = [k for k, v in losses.items() if not math.isfinite(v)]
-                if bad:
-                    raise TrainingError(
-                        f"run {i} (seed {job.cfg.seed}) diverged at epoch {epoch}: "
-                        f"{', '.join(bad)} became NaN or infinite"
-                    )
+                losses = epoch_losses(sums[i], steps, epoch, f" of run {i} (seed {job.cfg.seed})")
                 record = {"epoch": epoch, "seconds": seconds, "losses": losses}
                 record.update(job.evaluate(epoch))
                 if job.best is not None:
@@ -395,7 +385,7 @@ class BatchedFit:
             return {"ce": ce.detach()}
         c = torch.stack([b.c for b in batches])
         task = torch.autograd.grad(ce.sum(), params, retain_graph=True)
-        mi = self._estimate(z, c, y)
+        mi = self._dv(z, c, y)
         active = torch.tensor([m.epoch >= self.h.delay_epochs for m in self.methods])
         active = active.to(mi.device) & (self.lambdas.to(mi.device) > 0)
         if self.h.floor:
@@ -446,9 +436,6 @@ class BatchedFit:
         zs = self._scale(z)
         joint, marg = self.critic(zs, c), self.critic(zs, c_marg)
         return self._per_run(_dv_value, joint, marg)
-
-    def _estimate(self, z, c, y) -> torch.Tensor:
-        return self._dv(z, c, y)
 
     @torch.no_grad()
     def _update_stats(self, z: torch.Tensor, momentum: float = 0.1) -> None:

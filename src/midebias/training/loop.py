@@ -131,14 +131,7 @@ def fit(
             torch.cuda.synchronize(device)  # time the GPU's work, not only its queueing
         seconds = time.perf_counter() - t0
         train_seconds += seconds
-        losses = {k: float(v) / (1 if k.startswith("start_") else steps) for k, v in sums.items()}
-        bad = [k for k, v in losses.items() if not math.isfinite(v)]
-        if bad:
-            raise TrainingError(
-                f"training diverged at epoch {epoch}: {', '.join(bad)} became NaN or "
-                "infinite. Lower the learning rate (--lr) or the method's lambda_ "
-                "(--set lambda=) and try again."
-            )
+        losses = epoch_losses(sums, steps, epoch)
         if dist is not None:
             _check_replicas(method, dist, epoch)
         record = {"epoch": epoch, "seconds": seconds, "losses": losses}
@@ -170,6 +163,21 @@ def fit(
         best.restore(model)
     model.eval()
     return records, train_seconds
+
+
+def epoch_losses(sums: dict[str, Any], steps: int, epoch: int, run: str = "") -> dict[str, float]:
+    """An epoch's losses from their sums over its `steps` steps (`start_` entries, from
+    `start_epoch`, are taken once); TrainingError if one is not finite (`run` names the
+    run in the message, for batched runs)."""
+    losses = {k: float(v) / (1 if k.startswith("start_") else steps) for k, v in sums.items()}
+    bad = [k for k, v in losses.items() if not math.isfinite(v)]
+    if bad:
+        raise TrainingError(
+            f"training{run} diverged at epoch {epoch}: {', '.join(bad)} became NaN or "
+            "infinite. Lower the learning rate (--lr) or the method's lambda_ "
+            "(--set lambda=) and try again."
+        )
+    return losses
 
 
 def checkpoint_state(
