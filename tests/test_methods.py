@@ -188,3 +188,60 @@ def test_conditional_mi_pairs_within_class_and_needs_a_shuffle_estimator():
     before = copy.deepcopy(model)
     mi.update(_batch())
     assert _changed(before.encoder, model.encoder)
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.25])
+def test_grad_fraction_sends_the_mi_gradient_through_the_first_rows_only(fraction):
+    model, mi = _make("mi", {"grad_fraction": fraction})
+    batch = _batch()
+    batch.x.requires_grad_(True)
+    z, z_mi = mi._split_features(batch)
+    # The same values as one forward of the whole batch, for the CE loss and the estimate.
+    torch.testing.assert_close(z, model.features(batch.x))
+    assert torch.equal(z, z_mi)
+    (grad,) = torch.autograd.grad(mi.penalty.estimate(z_mi, batch.c), batch.x, retain_graph=True)
+    k = round(fraction * len(batch.x))
+    per_row = grad.abs().flatten(1).sum(1)
+    assert bool((per_row[:k] > 0).all()) and bool((per_row[k:] == 0).all())
+    # The CE loss still reaches every row.
+    (ce_grad,) = torch.autograd.grad(model.head(z).logsumexp(1).sum(), batch.x)
+    assert bool((ce_grad.abs().flatten(1).sum(1) > 0).all())
+
+
+def test_grad_fraction_changes_the_mi_step_and_not_a_batchnorm_network():
+    from midebias.models import SimpleConvNet
+
+    batch = _batch()
+    runs = {}
+    for fraction in (1.0, 0.5):
+        # floor off: the MI step is taken whatever the sign of the estimate
+        model, mi = _make("mi", {"grad_fraction": fraction, "floor": False})
+        mi.update(batch)
+        runs[fraction] = model
+    # One step: the same CE step (the head sees the same z), another MI step.
+    torch.testing.assert_close(runs[1.0].head.weight, runs[0.5].head.weight)
+    assert _changed(runs[1.0].encoder, runs[0.5].encoder)
+
+    # With BatchNorm a split batch would change the statistics: the whole batch is used.
+    nets = {}
+    for fraction in (1.0, 0.5):
+        torch.manual_seed(0)
+        model = SimpleConvNet()
+        method = get_method("mi")(
+            model,
+            lr=1e-3,
+            c_dim=24,
+            settings={"grad_fraction": fraction},
+            generator=torch.Generator().manual_seed(0),
+        )
+        method.update(batch)
+        nets[fraction] = model
+    assert not _changed(nets[1.0], nets[0.5])
+
+
+def test_grad_fraction_must_be_a_fraction():
+    from midebias.methods.mi import MIDebias
+
+    for bad in (0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="grad_fraction"):
+            MIDebias.Settings.resolve({"grad_fraction": bad})

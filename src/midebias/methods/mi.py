@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from midebias.estimators import ESTIMATORS
 from midebias.methods.base import Batch, Method
 from midebias.methods.settings import SettingError, Settings, setting
+from midebias.models import has_batchnorm
 from midebias.penalty import CONDITIONAL_ESTIMATORS, MIPenalty, clip_to_reference
 
 
@@ -73,6 +74,14 @@ class MISettings(Settings):
         choices=("separate", "shared", "joint"),
     )
     clip: bool = setting(True, "rescale the MI gradient to the norm of the CE gradient (MINE)")
+    grad_fraction: float = setting(
+        1.0,
+        "step=shared: the MI gradient reaches the encoder through this fraction of each batch "
+        "(the encoder runs the batch in two parts; the estimate still uses all of it); 1: "
+        "the whole batch. Networks with BatchNorm always use the whole batch",
+        above=0,
+        high=1,
+    )
     conditional: bool = setting(
         False, "estimate I(z; c | y): the critic's marginal pairs drawn within classes"
     )
@@ -175,6 +184,11 @@ MISettings.PRESETS["parity"] = dataclasses.replace(
 )
 
 
+def split_point(fraction: float, n: int) -> int:
+    """How many of a batch's n rows the MI gradient goes through (`grad_fraction`)."""
+    return min(n, max(1, round(fraction * n)))
+
+
 class MIDebias(Method):
     name = "mi"
     Settings = MISettings
@@ -207,6 +221,8 @@ class MIDebias(Method):
             check_finite=False,
         ).to(next(model.parameters()).device)
         self.encoder_params = list(model.encoder.parameters())
+        # Splitting a batch would change BatchNorm's statistics (`grad_fraction`).
+        self.has_batchnorm = has_batchnorm(model)
         self.opt = torch.optim.Adam(model.parameters(), lr=self.lr)
         # The separate step's MI Adam (the shared step's lives in the penalty; joint has none).
         self.opt_mi = None
@@ -342,13 +358,13 @@ class MIDebias(Method):
         at and clipped per tensor to that CE gradient's norm (which the CE backward has
         already computed). One encoder forward and two backwards instead of two and three.
         The penalty trains T on this z itself."""
-        z = self.gather(self.model.features(batch.x), batch)
+        z, z_mi = self._split_features(batch)
         ce = F.cross_entropy(self.model.head(z), y)
         self.opt.zero_grad(set_to_none=True)
         if active:
             ce.backward(retain_graph=True)
             self.sync_grads(self.model)  # the global batch's task gradient: the clip's reference
-            mi = self.penalty.step(z, c, y, reduce=self._sync)
+            mi = self.penalty.step(z_mi, c, y, reduce=self._sync)
         else:
             ce.backward()
             self.sync_grads(self.model)
@@ -357,6 +373,20 @@ class MIDebias(Method):
             self.penalty.train_critic(z, c, y)
         self.opt.step()
         return ce, mi, None
+
+    def _split_features(self, batch: Batch):
+        """z of the global batch, twice: for the CE loss, and for the MI estimate, whose
+        gradient reaches the encoder only through the first `grad_fraction` of this
+        process's rows (the rest detached). The encoder runs the two parts separately, so
+        the MI backward costs that fraction of a full one; the values are the same."""
+        x = batch.x
+        k = split_point(self.settings.grad_fraction, len(x))
+        if k >= len(x) or self.has_batchnorm:
+            z = self.gather(self.model.features(x), batch)
+            return z, z
+        za, zb = self.model.features(x[:k]), self.model.features(x[k:])
+        z = self.gather(torch.cat([za, zb]), batch)
+        return z, self.gather(torch.cat([za, zb.detach()]), batch)
 
     def _joint_step(self, batch: Batch, c: torch.Tensor, y: torch.Tensor, active: bool):
         z = self.gather(self.model.features(batch.x), batch)

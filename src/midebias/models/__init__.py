@@ -6,7 +6,16 @@ from midebias.models.digits import (
     PaperDigitNet,
     SimpleConvNet,
     TabularMLP,
+    has_batchnorm,
     make_model,
 )
 
-__all__ = ["Classifier", "PaperDigitNet", "SimpleConvNet", "TabularMLP", "MODELS", "make_model"]
+__all__ = [
+    "Classifier",
+    "PaperDigitNet",
+    "SimpleConvNet",
+    "TabularMLP",
+    "MODELS",
+    "make_model",
+    "has_batchnorm",
+]

@@ -27,6 +27,11 @@ class Classifier(nn.Module):
         return self.head(self.encoder(x))
 
 
+def has_batchnorm(model: nn.Module) -> bool:
+    """Whether `model` has BatchNorm layers (their statistics depend on the batch)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 class PaperDigitNet(Classifier):
     """The digit network of Ragonesi et al. (their code), for 28x28 inputs.
 

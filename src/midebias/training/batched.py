@@ -44,12 +44,12 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from midebias.estimators.base import log_mean_exp
-from midebias.models import make_model
+from midebias.methods.mi import split_point
+from midebias.models import has_batchnorm, make_model
 from midebias.penalty import clip_to_reference
 from midebias.training.config import TrainConfig
 from midebias.training.loop import (
     Job,
-    _has_batchnorm,
     checkpoint_state,
     epoch_losses,
     prepare,
@@ -210,7 +210,7 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
                 f"estimator={h.estimator}"
             )
 
-    if first.model != "mlp" and _has_batchnorm(make_model(first.model, 2, in_channels=3)):
+    if first.model != "mlp" and has_batchnorm(make_model(first.model, 2, in_channels=3)):
         raise ValueError(f"--model {first.model} has BatchNorm layers: it does not batch")
 
     base = shared_settings(first)
@@ -376,7 +376,14 @@ class BatchedFit:
     def step(self, batches) -> dict[str, torch.Tensor]:
         x = torch.stack([b.x for b in batches])
         y = torch.stack([b.y for b in batches])
-        z = self.encoder(x)
+        z = z_mi = None
+        if self.mi:  # as MIDebias._split_features: the MI gradient through the first k rows
+            k = split_point(self.h.grad_fraction, x.shape[1])
+            if k < x.shape[1]:
+                za, zb = self.encoder(x[:, :k]), self.encoder(x[:, k:])
+                z, z_mi = torch.cat([za, zb], dim=1), torch.cat([za, zb.detach()], dim=1)
+        if z is None:
+            z = z_mi = self.encoder(x)
         ce = self._per_run(F.cross_entropy, self.head(z), y)
         params = self.encoder.tensors() + self.head.tensors()
         if not self.mi:
@@ -385,7 +392,7 @@ class BatchedFit:
             return {"ce": ce.detach()}
         c = torch.stack([b.c for b in batches])
         task = torch.autograd.grad(ce.sum(), params, retain_graph=True)
-        mi = self._dv(z, c, y)
+        mi = self._dv(z_mi, c, y)
         active = torch.tensor([m.epoch >= self.h.delay_epochs for m in self.methods])
         active = active.to(mi.device) & (self.lambdas.to(mi.device) > 0)
         if self.h.floor:

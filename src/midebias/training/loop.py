@@ -27,7 +27,7 @@ from midebias.distributed import Distributed
 from midebias.distributed import setup as setup_distributed
 from midebias.evaluation.metrics import accuracy, embed
 from midebias.methods import Method, get_method
-from midebias.models import Classifier, make_model
+from midebias.models import Classifier, has_batchnorm, make_model
 from midebias.training.config import TrainConfig
 from midebias.training.run import RunDir
 
@@ -580,7 +580,7 @@ def prepare(cfg, out, data, overwrite, resume, label, dist) -> Job:
             if dist is not None and device.type == "cuda":
                 # BatchNorm over the global batch (on CPU each process normalises its shard)
                 model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            elif dist is not None and main and _has_batchnorm(model):
+            elif dist is not None and main and has_batchnorm(model):
                 warnings.warn(
                     f"--model {cfg.model} has BatchNorm layers, which on the CPU (gloo) "
                     "normalise each process's part of the batch: the run differs from a "
@@ -607,10 +607,6 @@ def prepare(cfg, out, data, overwrite, resume, label, dist) -> Job:
     if run:
         run.commit()
     return Job(cfg, data, setup, method, gen, method_gen, run, saved, dist)
-
-
-def _has_batchnorm(model: torch.nn.Module) -> bool:
-    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 @torch.inference_mode()
