@@ -408,6 +408,16 @@ in [debiasing.md](debiasing.md).
         source("debiasing/full/curves.json")
         + " Rerun: the `midebias train` commands in `debiasing/NOTES.md`.\n"
     )
+    peers = j("debiasing/full-peers/curves.json")
+    add(
+        "The peers at the same size and length (`--select val_unbiased_accuracy`; "
+        "lnl with preset `stable`):\n"
+    )
+    add(curve_rows(peers) + "\n")
+    add(
+        source("debiasing/full-peers/curves.json")
+        + " Rerun: the `midebias train` commands in `debiasing/NOTES.md`.\n"
+    )
 
     add("### Earlier searches (CPU, seed 0)\n")
     add("mi `fast` with a larger lambda (default 10):\n")

@@ -39,9 +39,12 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=8, help="steps per timing")
     p.add_argument("--repeats", type=int, default=7, help="timings per way, round-robin")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--source", default="mnist", choices=["mnist", "demo"], help="digits")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
-    data = load_benchmark("colored-mnist", strength=0.02, train_size=2000, data_dir=args.data_dir)
+    data = load_benchmark(
+        "colored-mnist", strength=0.02, train_size=2000, source=args.source, data_dir=args.data_dir
+    )
     train = data.splits["train"]
     n = args.batch_size
     x = torch.from_numpy(train.images[:n]).permute(0, 3, 1, 2).float() / 255.0
