@@ -1,7 +1,9 @@
 """Where the time of one mi training step goes, next to a vanilla step (CPU or GPU).
 
 Times, round-robin in one process, on one batch of Colored MNIST digits and the paper's
-digit network: a vanilla step (forward, CE backward, Adam); the encoder's forward alone;
+digit network: a vanilla step (forward, CE backward, Adam); the same step with the batch
+run through the network in two halves, as `grad_fraction` runs it (on a CPU two halves
+can be faster than one batch, a saving vanilla could have too); the encoder's forward alone;
 the MI backward through the encoder (whole batch, and the first half as with
 `grad_fraction` 0.5); and the critic's training after a step (`critic_steps` updates of
 `critic_batch` samples from the recent z). Each as the median over --repeats timings of
@@ -66,6 +68,12 @@ def main(argv=None) -> int:
         F.cross_entropy(model(x), y).backward()
         opt.step()
 
+    def vanilla_halves():
+        opt.zero_grad(set_to_none=True)
+        z = torch.cat([model.features(part) for part in x.chunk(2)])
+        F.cross_entropy(model.head(z), y).backward()
+        opt.step()
+
     def forward():
         with torch.no_grad():
             model.features(x)
@@ -93,6 +101,7 @@ def main(argv=None) -> int:
 
     parts = {
         "vanilla_step": vanilla,
+        "vanilla_step_two_halves": vanilla_halves,
         "encoder_forward": forward,
         "forward_and_mi_backward_whole": mi_backward(False),
         "forward_and_mi_backward_half": mi_backward(True),

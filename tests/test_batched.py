@@ -51,6 +51,19 @@ def _without_timing(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k != "seconds_per_epoch"}
 
 
+def _same_runs(tmp_path, single, batched, outs) -> None:
+    """Single run i (folder single-i) and batched run i (outs[i]) have equal metrics and
+    equal checkpoints, every tensor bit for bit (timings and the unused global RNG aside)."""
+    for i, (s, b) in enumerate(zip(single, batched, strict=True)):
+        assert _without_timing(s) == _without_timing(b)
+        one = load_checkpoint(tmp_path / f"single-{i}" / "checkpoint.pt")
+        many = load_checkpoint(outs[i] / "checkpoint.pt")
+        for key in ("train_seconds", "history"):
+            one.pop(key), many.pop(key)
+        one["rng"].pop("torch"), many["rng"].pop("torch")  # the process's global RNG: unused
+        _same(one, many)
+
+
 @pytest.mark.slow
 def test_batched_mi_reproduces_three_single_runs(tmp_path):
     # Three seeds, two bias strengths and two lambdas: every metric and every tensor of
@@ -64,14 +77,8 @@ def test_batched_mi_reproduces_three_single_runs(tmp_path):
     single = [train(c, tmp_path / f"single-{i}") for i, c in enumerate(cfgs)]
     outs = [tmp_path / f"batched-{i}" for i in range(3)]
     batched = train_batched(cfgs, outs)
-    for i, (s, b) in enumerate(zip(single, batched, strict=True)):
-        assert _without_timing(s) == _without_timing(b)
-        one = load_checkpoint(tmp_path / f"single-{i}" / "checkpoint.pt")
-        many = load_checkpoint(outs[i] / "checkpoint.pt")
-        for key in ("train_seconds", "history"):
-            one.pop(key), many.pop(key)
-        one["rng"].pop("torch"), many["rng"].pop("torch")  # the process's global RNG: unused
-        _same(one, many)
+    _same_runs(tmp_path, single, batched, outs)
+    for i in range(3):
         lines = [json.loads(x) for x in (outs[i] / "metrics.jsonl").read_text().splitlines()]
         assert [r["epoch"] for r in lines] == [1, 2]
     # The runs differ from each other (each its own seed, data and lambda).
@@ -86,14 +93,7 @@ def test_batched_mi_with_grad_fraction_reproduces_single_runs(tmp_path):
     single = [train(c, tmp_path / f"single-{i}") for i, c in enumerate(cfgs)]
     outs = [tmp_path / f"batched-{i}" for i in range(2)]
     batched = train_batched(cfgs, outs)
-    for i, (s, b) in enumerate(zip(single, batched, strict=True)):
-        assert _without_timing(s) == _without_timing(b)
-        one = load_checkpoint(tmp_path / f"single-{i}" / "checkpoint.pt")
-        many = load_checkpoint(outs[i] / "checkpoint.pt")
-        for key in ("train_seconds", "history"):
-            one.pop(key), many.pop(key)
-        one["rng"].pop("torch"), many["rng"].pop("torch")
-        _same(one, many)
+    _same_runs(tmp_path, single, batched, outs)
 
 
 @pytest.mark.slow
