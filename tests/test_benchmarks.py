@@ -113,6 +113,16 @@ def test_paper_bias_code_is_24d_one_hot_of_quantised_channel_max():
     np.testing.assert_array_equal(bins, [[7, 0, 0], [1, 2, 4], [6, 0, 0]])
 
 
+def test_paper_bias_code_matches_the_plain_channel_max():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (50, 28, 28, 3), dtype=np.uint8)
+    peak = images.max(axis=(1, 2))
+    want = np.zeros((50, 3, 8), dtype=np.float32)
+    want[np.arange(50)[:, None], np.arange(3), peak // 32] = 1.0
+    np.testing.assert_array_equal(paper_bias_code(images), want.reshape(50, 24))
+    assert paper_bias_code(images[:0]).shape == (0, 24)
+
+
 @pytest.mark.parametrize("rho", [0.999, 0.997, 0.995, 0.99, 0.1, 1.0, 0.0])
 def test_biased_mnist_correlation_equals_rho_per_class(rho):
     rng = np.random.default_rng(0)

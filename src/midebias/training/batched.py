@@ -32,9 +32,11 @@ a batched run of 3 seeds reproduces the 3 single runs.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections import defaultdict, deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +52,12 @@ from midebias.penalty import clip_to_reference
 from midebias.training.config import TrainConfig
 from midebias.training.loop import (
     Job,
+    build_data,
     checkpoint_state,
     epoch_losses,
     prepare,
 )
+from midebias.training.run import RunDir
 
 #: TrainConfig fields that may differ between the runs of one batch.
 VARYING = ("seed", "strength")
@@ -246,10 +250,17 @@ def train_batched(
     named = [Path(o).resolve() for o in outs if o is not None]
     if len(set(named)) != len(named):
         raise ValueError("two runs of the batch write the same run folder")
+    for out in outs:
+        if out is not None:
+            RunDir.check_free(out, overwrite)  # fail before the data work, not after
+    # Each run's data is a pure function of its config: built in threads (numpy releases
+    # the GIL), since for many runs this, not training, is most of the start-up.
+    with ThreadPoolExecutor(max_workers=min(len(cfgs), os.cpu_count() or 1)) as pool:
+        datas = list(pool.map(build_data, cfgs))
     jobs: list[Job] = []
     try:
-        for cfg, out, label in zip(cfgs, outs, labels, strict=True):
-            jobs.append(prepare(cfg, out, None, overwrite, False, label, None))
+        for cfg, data, out, label in zip(cfgs, datas, outs, labels, strict=True):
+            jobs.append(prepare(cfg, out, data, overwrite, False, label, None))
     except BaseException:
         for job in jobs:
             if job.run:
