@@ -174,6 +174,37 @@ def curve_rows(curves: dict, metric: str = "test_accuracy") -> str:
     return table(["run", "method", "finished"] + [f"epoch {ep}" for ep in epochs], rows)
 
 
+def selected_rows(curves: dict, select: str = "val_unbiased_accuracy") -> str:
+    """Runs that differ only in seed (run names equal up to "-seed"), as one row: the
+    mean +- std over seeds of the unbiased test accuracy at each run's evaluated epoch with
+    the best `select` (what `--select` reports), read from the per-epoch curves, so that
+    runs stopped after their last training epoch (during the final audit) count too."""
+    groups: dict[tuple, list[dict]] = {}
+    for name, r in curves["runs"].items():
+        key = (method_key(r["label"]), name.rsplit("-seed", 1)[0], r["label"])
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for (_, group, label), runs in sorted(groups.items()):
+        picked, epochs = [], []
+        for r in runs:
+            evals = [e for e in r["epochs"] if select in e]
+            best = max(evals, key=lambda e: e[select])  # the first of equal values
+            picked.append(best["test_accuracy"])
+            epochs.append(str(best["epoch"]))
+        trained = sum(r["epochs"][-1]["epoch"] == r["epochs_planned"] for r in runs)
+        rows.append(
+            [
+                f"`{group}`",
+                show(label),
+                pm(mean_std(picked)),
+                ", ".join(epochs),
+                f"{trained}/{len(runs)}",
+            ]
+        )
+    head = ["runs", "method", "unbiased test (mean +- std)", "selected epochs", "trained"]
+    return table(head, rows)
+
+
 # ---------------------------------------------------------------- other summaries
 
 
@@ -191,6 +222,26 @@ def speed_rows(speed: dict, extra: list[tuple[str, str]]) -> str:
         )
     head = ["config", "model", "seconds / epoch", "ratio to vanilla"]
     return table(head + [t for _, t in extra], rows)
+
+
+def batched_rows(d: dict, gpu: bool = False) -> str:
+    """benchmarks/batched.py's rows: time per run-epoch, against one single run, the
+    projected table, memory per run."""
+    rows = [
+        [
+            r["method"],
+            r["mode"],
+            str(r["n"]),
+            num(r["seconds_per_run_epoch"], 3),
+            num(r["speedup_vs_single"], 2),
+            num(r["table_hours"], 1),
+            num(r["peak_rss_mib_per_run"], 0),
+        ]
+        + ([num(r["peak_gpu_mib_per_run"], 0)] if gpu else [])
+        for r in d["rows"]
+    ]
+    head = ["method", "mode", "N", "s / run-epoch", "vs single", "table (h)", "RSS MiB / run"]
+    return table(head + (["GPU MiB / run"] if gpu else []), rows)
 
 
 def gauge_rows(lines: list[dict], keys: dict[str, str]) -> str:
@@ -318,6 +369,17 @@ in [debiasing.md](debiasing.md).
         source("gpu/colored-mnist-54k/curves.json")
         + " The paper's own numbers come from 500 epochs at lr 1e-4, far beyond these"
         " runs.\n"
+    )
+    add("### All 54,000 digits against the peers, sigma^2 0.030-0.050, 10 epochs, 3 seeds\n")
+    add(
+        "mi (default preset), lnl (`stable`) and blindeye, evaluated every 2 epochs; each "
+        "run's unbiased test accuracy at its epoch of best val_unbiased accuracy "
+        "(`trained`: runs that reached their last epoch):\n"
+    )
+    add(selected_rows(j("gpu/full-peers/curves.json")) + "\n")
+    add(
+        source("gpu/full-peers/curves.json", "gpu/full-peers/report.json")
+        + " Rerun: `bash benchmarks/gpu_full_peers.sh` (`gpu/NOTES.md`).\n"
     )
 
     pvf = j("gpu/paper-vs-fast/summary.json")
@@ -576,21 +638,59 @@ in [debiasing.md](debiasing.md).
         "processes and RSS includes what earlier rows left allocated "
         "(`batched/NOTES.md`):\n"
     )
+    add(batched_rows(batched) + "\n")
+    add(source("batched/cpu.json") + "\n")
+    bgpu = j("batched/gpu.json")
+    meta = bgpu["meta"]
+    add(
+        f"The same on a GPU ({meta['gpu']}, torch {meta['torch']}, {meta['train_size']} "
+        f"digits, `{meta['command']}`), alone on the card. Batches run vmapped; the table "
+        "time uses the rate of the row's method for all 126 runs (lnl and blindeye do not "
+        "batch):\n"
+    )
+    add(batched_rows(bgpu, gpu=True) + "\n")
+    add(source("batched/gpu.json") + " Rerun: `bash benchmarks/gpu_batched.sh`.\n")
+    sg = j("batched/speed-gpu.json")
+    add(
+        f"Seconds per epoch on the same card, single runs (`{sg['meta']['command']}`): "
+        "`grad_fraction` 0.5 saves nothing there, where launches and not arithmetic set "
+        "the cost:\n"
+    )
+    add(speed_rows(sg, []) + "\n")
+    add(source("batched/speed-gpu.json") + "\n")
+    cg = j("batched/cuda-graphs.json")
+    add(
+        "The training step captured in one CUDA graph and replayed "
+        "(`benchmarks/cuda_graphs.py`: a capturable copy of the library's vanilla and mi "
+        "step, not yet the training loop itself), milliseconds per step of N stacked runs; "
+        "`check`: the largest difference of any parameter or optimiser state after 5 "
+        "eager and 5 replayed steps from one start on the same draws:\n"
+    )
     rows = [
         [
             r["method"],
-            r["mode"],
             str(r["n"]),
-            num(r["seconds_per_run_epoch"], 3),
-            num(r["speedup_vs_single"], 2),
-            num(r["table_hours"], 1),
-            num(r["peak_rss_mib_per_run"], 0),
+            num(r.get("eager_ms"), 2),
+            num(r.get("graph_ms"), 2),
+            num(r.get("speedup"), 2),
+            num(r.get("ms_per_run_step"), 3),
+            num(r.get("check_max_abs_diff"), 4),
+            num(r.get("peak_gpu_mib_per_run"), 0),
         ]
-        for r in batched["rows"]
+        for r in cg["rows"]
     ]
-    header = ["method", "mode", "N", "s / run-epoch", "vs single", "table (h)", "RSS MiB / run"]
-    add(table(header, rows) + "\n")
-    add(source("batched/cpu.json") + "\n")
+    head = [
+        "method",
+        "N",
+        "eager ms",
+        "graph ms",
+        "speed-up",
+        "ms / run-step",
+        "check",
+        "GPU MiB / run",
+    ]
+    add(table(head, rows) + "\n")
+    add(source("batched/cuda-graphs.json") + "\n")
     early = j("speed-cpu-early.json")
     add("CPU, an earlier 2-epoch run (the only CPU timing of blindeye and lnl):\n")
     rows = [

@@ -1,5 +1,5 @@
-"""The timing script benchmarks/step_cost.py runs and write the JSON they promise (no timing is
-asserted: speed is measured by the scripts, not by tests)."""
+"""The timing scripts benchmarks/step_cost.py and cuda_graphs.py run and write the JSON they
+promise (no timing is asserted: speed is measured by the scripts, not by tests)."""
 
 from __future__ import annotations
 
@@ -27,3 +27,17 @@ def test_step_cost_writes_its_json(tmp_path):
     assert seconds["vanilla_step"] > 0 and seconds["critic_10x512"] > 0
     assert seconds["vanilla_step_two_halves"] > 0
     assert result["fraction_of_vanilla_step"]["vanilla_step"] == 1.0
+
+
+def test_cuda_graphs_runs_its_eager_steps_on_cpu(tmp_path):
+    out = tmp_path / "graphs.json"
+    args = ["--n", "1", "2", "--steps", "1", "--out", str(out)]
+    assert _script("cuda_graphs").main(args) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["method"], r["n"]) for r in rows] == [
+        ("vanilla", 1),
+        ("vanilla", 2),
+        ("mi", 1),
+        ("mi", 2),
+    ]
+    assert all("error" not in r and r["eager_ms"] > 0 and "graph_ms" not in r for r in rows)
