@@ -65,6 +65,20 @@ CONFIGS = {
         {"preset": "balanced", "grad_fraction": 0.5},
         {},
     ),
+    "mi-balanced-quarter": (
+        "colored-mnist",
+        "mi",
+        "paper-digits",
+        {"preset": "balanced", "grad_fraction": 0.25},
+        {},
+    ),
+    "mi-balanced-quarter-critic7": (
+        "colored-mnist",
+        "mi",
+        "paper-digits",
+        {"preset": "balanced", "grad_fraction": 0.25, "critic_steps": 7},
+        {},
+    ),
     "mi-balanced-half-cb256": (
         "colored-mnist",
         "mi",
