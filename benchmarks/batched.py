@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from speed import PeakRSS  # noqa: E402
+from speed import PeakRSS, machine  # noqa: E402
 
 from midebias.report import format_table  # noqa: E402
 from midebias.training import TrainConfig, train  # noqa: E402
@@ -138,12 +137,7 @@ def write(args, rows: list[dict]) -> None:
         r["table_hours"] = TABLE_RUNS * TABLE_EPOCHS * r["seconds_per_run_epoch"] * scale / 3600
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
-        "command": "python " + " ".join(sys.argv),
-        "device": args.device,
-        "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        **machine(args.device),
         "train_size": args.train_size,
         "epochs_timed": args.epochs,
         "warmup_epochs": args.warmup_epochs,

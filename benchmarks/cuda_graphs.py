@@ -28,7 +28,6 @@ import argparse
 import copy
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -37,9 +36,12 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
-from midebias.estimators.critics import MLPCritic
-from midebias.models import make_model
-from midebias.report import format_table
+sys.path.insert(0, str(Path(__file__).parent))
+from speed import machine  # noqa: E402
+
+from midebias.estimators.critics import MLPCritic  # noqa: E402
+from midebias.models import make_model  # noqa: E402
+from midebias.report import format_table  # noqa: E402
 
 B, C_DIM, CRITIC_BATCH, CRITIC_STEPS, RING = 128, 24, 512, 10, 9
 
@@ -276,11 +278,7 @@ def main(argv=None) -> int:
 def _write(args, rows) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
-        "command": "python " + " ".join(sys.argv),
-        "device": args.device,
-        "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
-        "platform": platform.platform(),
-        "torch": torch.__version__,
+        **machine(args.device),
         "batch": B,
         "critic_batch": CRITIC_BATCH,
         "critic_steps": CRITIC_STEPS,

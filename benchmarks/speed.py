@@ -264,6 +264,19 @@ def seconds_to(curve: list[tuple[float, float]], target: float) -> float | None:
     return next((t for t, v in curve if v >= target), None)
 
 
+def machine(device: str) -> dict:
+    """Where a timing was taken, for a result file's meta: the command, device, GPU,
+    platform, torch and its threads."""
+    return {
+        "command": "python " + " ".join(sys.argv),
+        "device": device,
+        "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None,
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+
 def write(args, rows: list[dict]) -> None:
     """Ratios to the vanilla row of the same network, time to the paper schedule's best
     validation value, and the JSON file."""
@@ -283,12 +296,8 @@ def write(args, rows: list[dict]) -> None:
             r["ratio_to_vanilla"] = r["seconds_per_epoch"] / base[r["model"]]
         r["seconds_per_full_epoch"] = r["seconds_per_epoch"] * 54000 / args.train_size
     meta = {
-        "command": " ".join(sys.argv),
-        "device": args.device,
+        **machine(args.device),
         "cpu": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
         "train_size": args.train_size,
         "epochs": args.epochs,
         "warmup_epochs": args.warmup_epochs,
