@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 12's GPU figures in one command (sized for at most 9 minutes on one H200):
+# Batched runs, CUDA graphs and GPU speed in one command (at most 9 minutes on one H200):
 #
 #     bash benchmarks/gpu_batched.sh [OUT_DIR]     # default benchmarks/results/batched
 #
