@@ -5,6 +5,12 @@ N runs stacked with torch.func.vmap (as `midebias.training.batched` stacks them)
     python benchmarks/cuda_graphs.py --device cuda --n 1 8 32 84 \\
         --out benchmarks/results/batched/cuda-graphs.json
 
+`--precision fp32 tf32 bf16` repeats each row with torch's defaults, with the matrix
+products in TF32 (torch's `allow_tf32` for matmuls and convolutions) and with the step
+under bfloat16 autocast
+(parameters, gradients and optimiser state stay float32): where the stacked step is bound
+by arithmetic, the precision is what is left to trade.
+
 The step is a standalone copy of the arithmetic of the library's step, written so that it
 can be captured: the same networks (paper-digits encoder and head, the 3-layer critic on
 [z, c]), Adam updates, and mi's default schedule (preset `balanced`: CE and MI gradients from
@@ -25,7 +31,9 @@ On a CPU only the eager steps run (a check of the script itself).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import itertools
 import json
 import math
 import sys
@@ -44,15 +52,33 @@ from midebias.models import make_model  # noqa: E402
 from midebias.report import format_table  # noqa: E402
 
 B, C_DIM, CRITIC_BATCH, CRITIC_STEPS, RING = 128, 24, 512, 10, 9
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+@contextlib.contextmanager
+def tf32(on: bool):
+    """With `on`, TF32 matrix products (matmuls and cuDNN convolutions) inside; torch's
+    flags as they were after. Off leaves torch's defaults (float32 matmuls; cuDNN may use
+    TF32 in convolutions, its own default)."""
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    if on:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
 class Stepper:
     """N runs' networks (stacked), optimisers and fixed input tensors, and one training
     step over them that a CUDA graph can capture."""
 
-    def __init__(self, method: str, n: int, device: torch.device, seed: int = 0):
+    def __init__(
+        self, method: str, n: int, device: torch.device, seed: int = 0, precision: str = "fp32"
+    ):
         torch.manual_seed(seed)
         self.method, self.n, self.device = method, n, device
+        self.precision = precision
         models = [make_model("paper-digits", 10, in_channels=3).to(device) for _ in range(n)]
         self.enc_p, self.enc_fn = _stack([m.encoder for m in models])
         self.head_p, self.head_fn = _stack([m.head for m in models])
@@ -96,6 +122,13 @@ class Stepper:
         self.perm_c.copy_(torch.rand(self.idx.shape, generator=g, device=dev).argsort(2))
 
     def step(self) -> None:
+        if self.precision != "bf16":
+            return self._step()
+        # no cast cache: a captured graph must not keep casts from its capture
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False):
+            return self._step()
+
+    def _step(self) -> None:
         z = self.enc_fn(self.enc_p, self.x)
         logits = self.head_fn(self.head_p, z)
         ce = F.cross_entropy(logits.flatten(0, 1), self.y.flatten(), reduction="none")
@@ -204,9 +237,12 @@ def time_steps(run_one, steps: int, cuda: bool) -> float:
     return (time.perf_counter() - t0) * 1000 / steps
 
 
-def check(method: str, n: int, device: torch.device, steps: int = 5) -> float:
+def check(
+    method: str, n: int, device: torch.device, steps: int = 5, precision: str = "fp32"
+) -> float:
     """Largest parameter difference after `steps` eager vs replayed steps from one start."""
-    eager, graphed = Stepper(method, n, device), Stepper(method, n, device)
+    eager = Stepper(method, n, device, precision=precision)
+    graphed = Stepper(method, n, device, precision=precision)
     graph = capture(graphed)  # 3 warm-up steps and the recorded one moved it on
     for _ in range(3):  # so that the eager one has optimiser state too
         eager.draw()
@@ -231,16 +267,23 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=50, help="timed steps per measurement")
     p.add_argument("--device", default="cpu")
     p.add_argument("--check", action="store_true", help="eager vs replayed parameters (CUDA)")
+    p.add_argument(
+        "--precision",
+        nargs="+",
+        default=["fp32"],
+        choices=list(PRECISIONS),
+        help="fp32; tf32 (matmuls and convolutions in TF32); bf16 (bfloat16 autocast)",
+    )
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/batched/graphs-cpu.json"))
     args = p.parse_args(argv)
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     rows: list[dict] = []
-    for method in args.methods:
-        for n in args.n:
-            row = {"method": method, "n": n}
+    for method, n, precision in itertools.product(args.methods, args.n, args.precision):
+        row = {"method": method, "n": n, "precision": precision}
+        with tf32(precision == "tf32"):
             try:
-                st = Stepper(method, n, device)
+                st = Stepper(method, n, device, precision=precision)
 
                 def eager(st=st):
                     st.draw()
@@ -260,7 +303,7 @@ def main(argv=None) -> int:
                     row["speedup"] = row["eager_ms"] / row["graph_ms"]
                     row["peak_gpu_mib_per_run"] = torch.cuda.max_memory_allocated() / 2**20 / n
                     if args.check:
-                        row["check_max_abs_diff"] = check(method, n, device)
+                        row["check_max_abs_diff"] = check(method, n, device, precision=precision)
                 best = min(row.get("graph_ms", math.inf), row["eager_ms"])
                 row["ms_per_run_step"] = best / n
             except Exception as e:  # noqa: BLE001 - record it and go on with the next row
@@ -270,7 +313,7 @@ def main(argv=None) -> int:
             _write(args, rows)
             if cuda:
                 torch.cuda.empty_cache()
-    cols = ["method", "n", "eager_ms", "graph_ms", "speedup", "ms_per_run_step"]
+    cols = ["method", "n", "precision", "eager_ms", "graph_ms", "speedup", "ms_per_run_step"]
     print(format_table(rows, cols + ["check_max_abs_diff", "peak_gpu_mib_per_run"]))
     return 0
 

@@ -8,7 +8,8 @@
 #     bash benchmarks/gpu_full_peers.sh [OUT_DIR]   # default benchmarks/results/gpu/full-peers
 #
 # Writes OUT_DIR/curves.json (every run's per-epoch record, finished or not) and
-# OUT_DIR/report.json (the finished runs). SMALL=1 DEVICE=cpu: a tiny dry run.
+# OUT_DIR/report.json (the finished runs). METHODS="mi" runs only those methods.
+# SMALL=1 DEVICE=cpu: a tiny dry run.
 set -u
 OUT=${1:-benchmarks/results/gpu/full-peers}
 DEVICE=${DEVICE:-cuda}
@@ -22,7 +23,7 @@ else
 fi
 mkdir -p "$OUT" "$RUNS"
 pids=()
-for m in mi lnl blindeye; do  # mi first: the longest runs start first
+for m in ${METHODS:-mi lnl blindeye}; do  # mi first: the longest runs start first
     extra=""
     [ "$m" = lnl ] && extra="--set preset=stable"
     for s in $SIGMAS; do
