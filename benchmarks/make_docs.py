@@ -160,10 +160,11 @@ COLUMNS = [
 ]
 
 
-def curve_rows(curves: dict, metric: str = "test_accuracy") -> str:
-    """One row per run folder: the metric at every evaluated epoch."""
+def curve_rows(curves: dict, metric: str = "test_accuracy", epochs: list[int] | None = None) -> str:
+    """One row per run folder: the metric at every evaluated epoch (or at `epochs`)."""
     runs = curves["runs"]
-    epochs = sorted({e["epoch"] for r in runs.values() for e in r["epochs"] if metric in e})
+    if epochs is None:
+        epochs = sorted({e["epoch"] for r in runs.values() for e in r["epochs"] if metric in e})
     rows = []
     for name, r in sorted(runs.items(), key=lambda kv: (method_key(kv[1]["label"]), kv[0])):
         at = {e["epoch"]: e[metric] for e in r["epochs"] if metric in e}
@@ -206,6 +207,17 @@ def selected_rows(curves: dict, select: str = "val_unbiased_accuracy") -> str:
 
 
 # ---------------------------------------------------------------- other summaries
+
+
+def report_rows(report: dict) -> str:
+    """The groups of a `midebias report --json` file: mean +- std of each COLUMNS metric."""
+    rows = []
+    for g in report["groups"]:
+        cells = [pm((g[m], g[m + "_std"], g["n"])) if m in g else "-" for m, _ in COLUMNS]
+        strength = ", ".join(f"{g[c]:g}" for c in report["columns"])
+        rows.append([show(g["method"]), strength, str(g["n"]), *cells])
+    head = ["method", ", ".join(report["columns"]), "n"] + [title for _, title in COLUMNS]
+    return table(head, rows)
 
 
 def speed_rows(speed: dict, extra: list[tuple[str, str]]) -> str:
@@ -381,6 +393,25 @@ in [debiasing.md](debiasing.md).
         source("gpu/full-peers/curves.json", "gpu/full-peers/report.json")
         + " Rerun: `bash benchmarks/gpu_full_peers.sh` (`gpu/NOTES.md`).\n"
     )
+    add(
+        "A second run of the nine mi runs alone, which all finished with their audit (GPU "
+        "runs are not bit-reproducible: the same seeds differ from the run above):\n"
+    )
+    add(selected_rows(j("gpu/full-mi/curves.json")) + "\n")
+    add(report_rows(j("gpu/full-mi/report.json")) + "\n")
+    add(
+        source("gpu/full-mi/curves.json", "gpu/full-mi/report.json")
+        + " Rerun: `METHODS=mi bash benchmarks/gpu_full_peers.sh` (`gpu/NOTES.md`).\n"
+    )
+    add("### The authors' learning rate, as far as a time limit allowed (sigma^2 0.020)\n")
+    add(
+        "vanilla and mi (default preset) at lr 1e-4 on all 54,000 digits, seed 0, started "
+        "for 500 epochs and stopped by the limit; unbiased test accuracy at some of the "
+        "evaluated epochs (all are in the file):\n"
+    )
+    long_epochs = [2, 10, 20, 30, 50, 100, 200, 300, 400]
+    add(curve_rows(j("gpu/long/curves.json"), epochs=long_epochs) + "\n")
+    add(source("gpu/long/curves.json") + " Rerun: `bash benchmarks/gpu_long.sh`.\n")
 
     pvf = j("gpu/paper-vs-fast/summary.json")
     add("### mi schedules at equal epochs (sigma^2 0.020, 10,000 digits, 5 epochs)\n")
