@@ -1,5 +1,6 @@
 """The quick debiasing gauge: train configurations on one benchmark setting and record
-unbiased test accuracy, val_unbiased accuracy, the bias probe and the MI estimates.
+unbiased test accuracy, val_unbiased accuracy, the bias probe (on test, and on val_unbiased:
+`val_probe`, the one to choose settings on) and the MI estimates.
 
 Each line of SPECS is a JSON object: "name" (row label), optional "method", "settings",
 "benchmark", "strength", "seed", "epochs", "train_size", "bias_code" (defaults: Colored
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import torch
 
 from midebias.report import format_table
 from midebias.training import TrainConfig, train
+from midebias.training.reaudit import audit_split
 
 KEYS = ("method", "benchmark", "strength", "seed", "epochs", "train_size", "bias_code")
 
@@ -44,7 +47,10 @@ def run_spec(spec: dict) -> dict:
     )
     history: list[dict] = []
     t0 = time.time()
-    m = train(cfg, history=history)
+    with tempfile.TemporaryDirectory() as run:
+        m = train(cfg, out=Path(run) / "run", history=history)
+        # the bias probe on val_unbiased too: held-out training digits, for choosing settings
+        val = audit_split(Path(run) / "run", "val_unbiased")
     return {
         "spec": spec,
         "name": spec["name"],
@@ -52,6 +58,7 @@ def run_spec(spec: dict) -> dict:
         "val_unbiased": m["val_unbiased_accuracy"],
         "aligned": m["aligned_accuracy"],
         "probe": m.get("bias_probe_accuracy"),
+        "val_probe": val["bias_probe_accuracy"],
         "mi_posthoc": m.get("mi_posthoc"),
         "mi_train": m.get("mi_train"),
         "seconds_per_epoch": m["seconds_per_epoch"],
@@ -64,7 +71,8 @@ def run_spec(spec: dict) -> dict:
 
 def table(path: Path) -> str:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    cols = ["name", "test", "val_unbiased", "aligned", "probe", "mi_posthoc", "seconds_per_epoch"]
+    cols = ["name", "test", "val_unbiased", "aligned", "probe", "val_probe", "mi_posthoc"]
+    cols += ["seconds_per_epoch"]
     return format_table([{k: r.get(k) for k in cols} for r in rows], cols)
 
 

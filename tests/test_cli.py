@@ -132,6 +132,24 @@ def test_audit_command_adds_the_leakage_audit_to_a_run(tmp_path, capsys):
     )
 
 
+@pytest.mark.slow
+def test_audit_split_reads_another_split_and_leaves_the_run_alone(tmp_path):
+    from midebias.training.reaudit import audit_split
+
+    out = tmp_path / "run"
+    argv = ["train", "--benchmark", "colored-mnist", "--source", "demo", "--epochs", "1"]
+    argv += ["--train-size", "1000", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    before = (out / "metrics.json").read_text()
+    val = audit_split(out, "val_unbiased")
+    assert (out / "metrics.json").read_text() == before
+    # One epoch of plain training on colour-biased digits: the colour is in z, on the
+    # held-out training digits too.
+    assert val["bias_probe_accuracy"] > val["bias_majority_rate"] + 0.3
+    with pytest.raises(ValueError, match="has no split 'banana'; it has train, val"):
+        audit_split(out, "banana")
+
+
 DEMO_RUN = ["--benchmark", "colored-mnist", "--source", "demo", "--no-progress"]
 
 
