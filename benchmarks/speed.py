@@ -65,13 +65,6 @@ CONFIGS = {
         {"preset": "balanced", "grad_fraction": 0.5},
         {},
     ),
-    "mi-balanced-top": (
-        "colored-mnist",
-        "mi",
-        "paper-digits",
-        {"preset": "balanced", "grad_through": "top"},
-        {},
-    ),
     "mi-balanced-quarter": (
         "colored-mnist",
         "mi",

@@ -156,7 +156,6 @@ def test_runs_that_differ_in_more_than_seed_strength_lambda_are_refused(change, 
     [
         (_cfg("lnl", 0), "supports vanilla and mi"),
         (_cfg("mi", 0, settings={"preset": "balanced-separate"}), "step=shared"),
-        (_cfg("mi", 0, settings={"grad_through": "top"}), "grad_through=all"),
         (_cfg("vanilla", 0, model="simple-conv"), "BatchNorm"),
     ],
 )

@@ -82,13 +82,6 @@ class MISettings(Settings):
         above=0,
         high=1,
     )
-    grad_through: str = setting(
-        "all",
-        "step=shared: the encoder tensors the MI step updates: all, or top (those after the "
-        "encoder's last Flatten: the fully connected layers of the digit networks; the "
-        "convolutions then get only the CE gradient, and the MI backward stops above them)",
-        choices=("all", "top"),
-    )
     conditional: bool = setting(
         False, "estimate I(z; c | y): the critic's marginal pairs drawn within classes"
     )
@@ -191,25 +184,6 @@ MISettings.PRESETS["parity"] = dataclasses.replace(
 )
 
 
-def mi_params(encoder: torch.nn.Module, through: str) -> list[torch.nn.Parameter]:
-    """The encoder tensors the MI step updates (`grad_through`): all, or those of the
-    modules after the last Flatten of a Sequential encoder."""
-    if through == "all":
-        return list(encoder.parameters())
-    flat = [i for i, m in enumerate(encoder) if isinstance(m, torch.nn.Flatten)] if isinstance(
-        encoder, torch.nn.Sequential
-    ) else []
-    top = [p for m in list(encoder)[flat[-1] + 1 :] for p in m.parameters()] if flat else []
-    if not top:
-        raise SettingError(
-            MISettings.OWNER,
-            "grad_through",
-            "top needs an encoder with trainable layers after a Flatten (the digit "
-            "networks); use all",
-        )
-    return top
-
-
 def split_point(fraction: float, n: int) -> int:
     """How many of a batch's n rows the MI gradient goes through (`grad_fraction`)."""
     return min(n, max(1, round(fraction * n)))
@@ -240,7 +214,7 @@ class MIDebias(Method):
             normalize=h.normalize,
             floor=h.floor,
             generator=self.generator,
-            params=mi_params(model.encoder, h.grad_through) if h.step == "shared" else None,
+            params=model.encoder.parameters() if h.step == "shared" else None,
             lr=self.lr,
             # The loop checks every epoch's losses; a finiteness check per critic update
             # would cost a device sync each (shapes and dtypes are still checked).

@@ -207,16 +207,11 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
         raise ValueError("batched training holds every run's data as tensors: not folder/imdb")
     if first.method == "mi":
         h = first.settings
-        if (
-            h.step != "shared"
-            or h.critic_source != "recent"
-            or h.estimator != "dv"
-            or h.grad_through != "all"
-        ):
+        if h.step != "shared" or h.critic_source != "recent" or h.estimator != "dv":
             raise ValueError(
-                "batched mi needs step=shared, critic_source=recent, estimator=dv and "
-                f"grad_through=all (the default preset); got step={h.step}, critic_source="
-                f"{h.critic_source}, estimator={h.estimator}, grad_through={h.grad_through}"
+                "batched mi needs step=shared, critic_source=recent and estimator=dv (the "
+                f"default preset); got step={h.step}, critic_source={h.critic_source}, "
+                f"estimator={h.estimator}"
             )
 
     if first.model != "mlp" and has_batchnorm(make_model(first.model, 2, in_channels=3)):
