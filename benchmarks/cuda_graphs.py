@@ -7,9 +7,8 @@ N runs stacked with torch.func.vmap (as `midebias.training.batched` stacks them)
 
 `--precision fp32 tf32 bf16` repeats each row with torch's defaults, with the matrix
 products in TF32 (torch's `allow_tf32` for matmuls and convolutions) and with the step
-under bfloat16 autocast
-(parameters, gradients and optimiser state stay float32): where the stacked step is bound
-by arithmetic, the precision is what is left to trade.
+under bfloat16 autocast (parameters, gradients and optimiser state stay float32): where
+the stacked step is bound by arithmetic, the precision is what is left to trade.
 
 The step is a standalone copy of the arithmetic of the library's step, written so that it
 can be captured: the same networks (paper-digits encoder and head, the 3-layer critic on

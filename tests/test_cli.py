@@ -150,6 +150,16 @@ def test_audit_split_reads_another_split_and_leaves_the_run_alone(tmp_path):
         audit_split(out, "banana")
 
 
+def test_audit_split_refuses_tabular_runs(tmp_path):
+    from midebias.training.reaudit import audit_split
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"benchmark": "german"}))
+    with pytest.raises(ValueError, match="generated image benchmarks, not 'german'"):
+        audit_split(run)
+
+
 DEMO_RUN = ["--benchmark", "colored-mnist", "--source", "demo", "--no-progress"]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from midebias.datasets.registry import FOLDER_BENCHMARKS, load_benchmark
+from midebias.datasets.registry import BENCHMARKS, FOLDER_BENCHMARKS, load_benchmark
 from midebias.datasets.tensors import TensorSplit
 from midebias.evaluation.leakage import leakage_audit
 from midebias.models import make_model
@@ -35,8 +35,8 @@ def audit_split(path: str | Path, split: str = "val_unbiased") -> dict[str, floa
     label); the run folder is not changed."""
     path = Path(path)
     cfg = json.loads((path / "config.json").read_text())
-    if cfg["benchmark"] in FOLDER_BENCHMARKS:
-        raise ValueError(f"audit_split audits generated benchmarks, not {cfg['benchmark']!r}")
+    if BENCHMARKS[cfg["benchmark"]].kind != "image":
+        raise ValueError(f"audit_split audits generated image benchmarks, not {cfg['benchmark']!r}")
     held, num_classes = _generated_split(cfg, split)
     model = _encoder(path, cfg, num_classes)
     return leakage_audit(model, {split: held}, seed=cfg["seed"], split=split)
