@@ -11,6 +11,8 @@
 # OUT_DIR/report.json (the finished runs). METHODS="mi" runs only those methods.
 # SMALL=1 DEVICE=cpu: a tiny dry run.
 set -u
+# shellcheck source=benchmarks/summarise_runs.sh
+source "$(dirname "$0")/summarise_runs.sh"
 OUT=${1:-benchmarks/results/gpu/full-peers}
 DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
@@ -38,6 +40,4 @@ for m in ${METHODS:-mi lnl blindeye}; do  # mi first: the longest runs start fir
     done
 done
 wait "${pids[@]}"
-$PY benchmarks/collect_curves.py "$RUNS" --out "$OUT/curves.json"
-$PY -m midebias report "$RUNS" --json "$OUT/report.json" || true
-tail -n 3 "$RUNS"/*.log | grep -iE "error|Traceback" | head -5
+summarise_runs "$RUNS" "$OUT"

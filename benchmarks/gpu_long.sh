@@ -11,6 +11,8 @@
 #
 # SEEDS (default 0) and RUN_S (default 1800) can be set; SMALL=1 DEVICE=cpu: a tiny dry run.
 set -u
+# shellcheck source=benchmarks/summarise_runs.sh
+source "$(dirname "$0")/summarise_runs.sh"
 OUT=${1:-benchmarks/results/gpu/long}
 DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
@@ -38,6 +40,4 @@ for m in mi vanilla; do
     done
 done
 wait "${pids[@]}"
-$PY benchmarks/collect_curves.py "$RUNS" --out "$OUT/curves.json"
-$PY -m midebias report "$RUNS" --json "$OUT/report.json" || true
-tail -n 3 "$RUNS"/*.log | grep -iE "error|Traceback" | head -5
+summarise_runs "$RUNS" "$OUT"
