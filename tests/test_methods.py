@@ -80,6 +80,23 @@ def test_mi_step_moves_the_encoder_not_the_head():
     assert _changed(model_a.encoder, model_b.encoder)
 
 
+def test_summed_step_is_one_adam_step_on_ce_plus_the_clipped_mi_gradient():
+    # lambda 0: exactly vanilla's step. lambda 1: the head (no MI gradient) takes the same
+    # step; the encoder a different one, from the one optimiser (no MI Adam anywhere).
+    summed = {"step": "summed", "critic_steps": 0, "floor": False}
+    model_v, vanilla = _make("vanilla")
+    model_0, m0 = _make("mi", {**summed, "lambda": 0.0})
+    model_1, m1 = _make("mi", {**summed, "lambda": 1.0})
+    assert m1.penalty.encoder_opt is None and set(m1.optimizers()) == {"opt"}
+    batch = _batch()
+    for method in (vanilla, m0, m1):
+        method.update(batch)
+    for a, b in zip(model_v.parameters(), model_0.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(model_0.head.weight, model_1.head.weight)
+    assert _changed(model_0.encoder, model_1.encoder)
+
+
 def test_statistics_network_updates_do_not_touch_the_model():
     model, mi = _make("mi", {"critic_steps": 5})
     before_t = copy.deepcopy(mi.penalty.estimator)

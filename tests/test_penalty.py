@@ -213,6 +213,34 @@ def test_step_descends_the_estimate_and_leaves_the_task_gradient():
         assert pen2.estimate(enc(x), c) > after
 
 
+def test_add_update_leaves_task_plus_lambda_times_the_clipped_mi_gradient_in_grad():
+    x, c, y = _data()
+    torch.manual_seed(0)
+    enc, head = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+    gen = torch.Generator().manual_seed(0)
+    pen = MIPenalty(
+        4, 4, lambda_=2.0, generator=gen, params=enc.parameters(), lr=0.0, update="add",
+        critic_steps=100, critic_lr=1e-2,
+    )  # fmt: skip
+    assert pen.encoder_opt is None  # lr is not used: the caller's optimiser steps
+    pen.train_critic(enc(x), c)
+    before = [p.detach().clone() for p in enc.parameters()]
+    z = enc(x)
+    torch.nn.functional.cross_entropy(head(z), y).backward(retain_graph=True)
+    task = [p.grad.clone() for p in enc.parameters()]
+    state = gen.get_state()  # the estimate's shuffle: the same one in step
+    g_mi = torch.autograd.grad(pen.estimate(z, c), list(enc.parameters()), retain_graph=True)
+    gen.set_state(state)
+    value = pen.step(z, c)
+    assert value > 0.1
+    for p, t, g, b in zip(enc.parameters(), task, g_mi, before, strict=True):
+        assert torch.equal(p, b)  # no step of its own
+        torch.testing.assert_close(p.grad, t + 2.0 * clip_to_reference(g, t.norm()))
+        assert not torch.equal(p.grad, t)
+    with pytest.raises(ValueError, match="update must be"):
+        MIPenalty(4, 4, update="sgd")
+
+
 def test_step_takes_no_encoder_step_at_a_floored_estimate_or_lambda_zero():
     x, c, y = _data()
     for lambda_, floor in ((1.0, True), (0.0, False)):

@@ -10,6 +10,10 @@ The encoder's own MI step (what the mi method does by default):
     penalty.step(z, c)                               # an Adam step down I_hat, then T trains
     optimiser.step()
 
+With ``update="add"`` the same call leaves task gradient + lambda_ x the clipped MI gradient
+in ``.grad`` and your optimiser takes the one step (no Adam of its own; the mi method's
+``step=summed``).
+
 A loss term (one backward):
 
     loss = ce + penalty(z, c, task_loss=ce)          # trains T, returns lambda * clipped I
@@ -72,7 +76,13 @@ class MIPenalty(nn.Module):
         generator: torch.Generator for the estimator's shuffles (reproducibility).
         check_finite: refuse z or c holding NaN or inf (one device sync per call).
         params, lr: the encoder's tensors and learning rate, for `step` (its own Adam at
-            lr x lambda_); not needed for the loss-term form.
+            lr x lambda_; lr is not used with update="add"); not needed for the loss-term
+            form.
+        update: what `step` does with the clipped MI gradient. "adam": its own Adam step
+            (lr x lambda_), as the authors' separate MI step. "add": lambda_ times it is
+            added to each tensor's ``.grad``, so that your optimiser takes one step on the
+            task gradient plus the penalty's (MINE's adaptive clipping, per tensor); the
+            penalty then has no optimiser of its own.
 
     Every call checks its inputs before it changes any state: z must be float32 of shape
     (N, z_dim), c float32 of shape (N, c_dim), y (if given) of length N, all finite (with
@@ -103,6 +113,7 @@ class MIPenalty(nn.Module):
         check_finite: bool = True,
         params=None,
         lr: float = 1e-3,
+        update: str = "adam",
     ):
         super().__init__()
         if not (math.isfinite(lambda_) and lambda_ >= 0):
@@ -112,17 +123,22 @@ class MIPenalty(nn.Module):
                 "conditional needs a shuffle-based estimator "
                 f"({', '.join(CONDITIONAL_ESTIMATORS)}), not {estimator!r}"
             )
+        if update not in ("adam", "add"):
+            raise ValueError(f"MIPenalty: update must be 'adam' or 'add', got {update!r}")
         self._lambda = float(lambda_)
-        # The encoder's own MI step (`step`): Adam over `params` with lr x lambda_.
+        # The encoder's MI step (`step`): its own Adam over `params` with lr x lambda_
+        # (update="adam"), or the clipped gradient added to .grad (update="add").
+        self.update = update
         self.lr = float(lr)
         self.params = None if params is None else list(params)
         self.encoder_opt = None
         if self.params is not None:
             if not self.params:
                 raise ValueError("MIPenalty: params is empty (pass the encoder's parameters)")
-            if not (math.isfinite(self.lr) and self.lr > 0):
-                raise ValueError(f"MIPenalty: lr must be a finite number > 0, got {lr}")
-            self.encoder_opt = torch.optim.Adam(self.params, lr=self.lr * self._lambda)
+            if update == "adam":
+                if not (math.isfinite(self.lr) and self.lr > 0):
+                    raise ValueError(f"MIPenalty: lr must be a finite number > 0, got {lr}")
+                self.encoder_opt = torch.optim.Adam(self.params, lr=self.lr * self._lambda)
         self.conditional = conditional
         self.clip = clip
         self.critic_steps = critic_steps
@@ -306,9 +322,11 @@ class MIPenalty(nn.Module):
         used again) and before your optimiser's step. It estimates I(z; c) with the current
         T, takes dI_hat/d(param) for every tensor in `params` (given at construction),
         rescales each to at most the norm of the task gradient in that tensor's ``.grad``
-        (with `clip`), and applies one Adam step with lr x lambda_ (its own optimiser, so
-        the MI update has its own scale, as in the authors' separate MI step). ``.grad`` is
-        left holding the task gradient for your optimiser. With `floor`, no step is taken
+        (with `clip`), and either applies one Adam step with lr x lambda_ (update="adam":
+        its own optimiser, so the MI update has its own scale, as in the authors' separate
+        MI step; ``.grad`` is left holding the task gradient for your optimiser) or adds
+        lambda_ times the clipped gradient to ``.grad`` (update="add": your optimiser's
+        step then descends both). With `floor`, nothing is done to the encoder
         when I_hat <= 0. Then T trains on the detached z, as `train_critic`. `reduce`, if
         given, is called on the list of MI gradients before they are clipped and may change
         them in place (over several processes: average them, as midebias.distributed does).
@@ -317,7 +335,7 @@ class MIPenalty(nn.Module):
             penalty.step(z, c)
             optimiser.step()
         """
-        if self.encoder_opt is None:
+        if self.params is None:
             raise ValueError(
                 "MIPenalty.step needs the encoder's parameters: MIPenalty(..., params="
                 "encoder.parameters())"
@@ -336,13 +354,19 @@ class MIPenalty(nn.Module):
             grads = list(torch.autograd.grad(mi, self.params, allow_unused=True))
             if reduce is not None:
                 reduce(grads)
-            for p, g, t in zip(self.params, grads, task, strict=True):
-                if g is not None and self.clip:
-                    g = clip_to_reference(g, t.norm())
-                p.grad = g
-            self.encoder_opt.step()
-            for p, t in zip(self.params, task, strict=True):
-                p.grad = t  # the task gradient again, for the caller's optimiser
+            if self.update == "add":
+                for p, g, t in zip(self.params, grads, task, strict=True):
+                    if g is not None:
+                        g = clip_to_reference(g, t.norm()) if self.clip else g
+                        p.grad = self.lambda_ * g if t is None else t + self.lambda_ * g
+            else:
+                for p, g, t in zip(self.params, grads, task, strict=True):
+                    if g is not None and self.clip:
+                        g = clip_to_reference(g, t.norm())
+                    p.grad = g
+                self.encoder_opt.step()
+                for p, t in zip(self.params, task, strict=True):
+                    p.grad = t  # the task gradient again, for the caller's optimiser
         if self.critic_steps:
             self._train_critic(z, c, y)
         return value

@@ -16,8 +16,13 @@ instances of it). How the MI gradient reaches the encoder (`step`):
 - "joint": one forward pass; the MI gradient w.r.t. z is rescaled to the norm of dCE/dz
   (clipping in representation space) and added, times lambda_, to the CE gradient; one
   backward through the encoder and one Adam step: about the cost of a vanilla step plus T.
+- "summed": one forward pass and the shared step's two backwards; the MI gradient, clipped
+  per tensor to the CE gradient as in "shared", is added lambda_ times to the CE gradient
+  and one Adam steps (MINE's adaptive clipping as Belghazi et al. apply it: one update of
+  the sum). The MI part can then never outgrow the CE part in the update, where a second
+  Adam moves every weight by about lr x lambda_ however small its gradient.
 
-In all three, lambda_ sets the size of the encoder's MI update relative to its cross-entropy
+In all four, lambda_ sets the size of the encoder's MI update relative to its cross-entropy
 update (lambda_ = 1: at most as large), so the same value means the same in either mode.
 
 How T is trained (`critic_source`), `critic_steps` updates after every step:
@@ -69,15 +74,16 @@ class MISettings(Settings):
     step: str = setting(
         "shared",
         "separate: a CE step, then an MI step on the same batch (authors' code); shared: the "
-        "same two Adam steps, both from one forward pass; joint: one backward of CE plus the "
-        "clipped MI gradient",
-        choices=("separate", "shared", "joint"),
+        "same two Adam steps, both from one forward pass; summed: one Adam step on the CE "
+        "gradient plus lambda_ x the MI gradient clipped per tensor; joint: one backward of "
+        "CE plus the MI gradient clipped in z space",
+        choices=("separate", "shared", "summed", "joint"),
     )
     clip: bool = setting(True, "rescale the MI gradient to the norm of the CE gradient (MINE)")
     grad_fraction: float = setting(
         1.0,
-        "step=shared: the MI gradient reaches the encoder through this fraction of each batch "
-        "(the encoder runs the batch in two parts; the estimate still uses all of it); 1: "
+        "step=shared or summed: the MI gradient reaches the encoder through this fraction of each "
+        "batch (the encoder runs it in two parts; the estimate still uses all of it); 1: "
         "the whole batch. Networks with BatchNorm always use the whole batch",
         above=0,
         high=1,
@@ -116,9 +122,9 @@ class MISettings(Settings):
                 "needs a shuffle-based estimator "
                 f"({', '.join(CONDITIONAL_ESTIMATORS)}), not {self.estimator!r}",
             )
-        if self.step == "shared" and self.critic_source != "recent":
+        if self.step in ("shared", "summed") and self.critic_source != "recent":
             raise SettingError(
-                self.OWNER, "critic_source", "step=shared trains T on recent z: use recent"
+                self.OWNER, "critic_source", f"step={self.step} trains T on recent z: use recent"
             )
 
 
@@ -214,8 +220,9 @@ class MIDebias(Method):
             normalize=h.normalize,
             floor=h.floor,
             generator=self.generator,
-            params=model.encoder.parameters() if h.step == "shared" else None,
+            params=model.encoder.parameters() if h.step in ("shared", "summed") else None,
             lr=self.lr,
+            update="add" if h.step == "summed" else "adam",
             # The loop checks every epoch's losses; a finiteness check per critic update
             # would cost a device sync each (shapes and dtypes are still checked).
             check_finite=False,
@@ -224,7 +231,8 @@ class MIDebias(Method):
         # Splitting a batch would change BatchNorm's statistics (`grad_fraction`).
         self.has_batchnorm = has_batchnorm(model)
         self.opt = torch.optim.Adam(model.parameters(), lr=self.lr)
-        # The separate step's MI Adam (the shared step's lives in the penalty; joint has none).
+        # The separate step's MI Adam (the shared step's lives in the penalty; summed and
+        # joint have none).
         self.opt_mi = None
         if h.step == "separate":
             self.opt_mi = torch.optim.Adam(self.encoder_params, lr=self.lr * h.lambda_)
@@ -312,6 +320,7 @@ class MIDebias(Method):
         step = {
             "separate": self._separate_step,
             "shared": self._shared_step,
+            "summed": self._shared_step,  # the penalty adds the MI gradient to .grad
             "joint": self._joint_step,
         }[h.step]
         # Over several processes, everything after the encoder sees the global batch.

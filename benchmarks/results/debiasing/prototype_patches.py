@@ -1,0 +1,97 @@
+"""The prototype behind `summed-prototype.jsonl`: gauge runs (benchmarks/gauge.py's
+`run_spec`) with three experimental changes to the mi step, patched in at run time.
+
+Each spec line may carry "patch": {"mode": "sum"} (the clipped MI gradient added to the
+CE gradient, one Adam: what became `--set step=summed`; checked bit-identical to it on one
+epoch of 2,000 digits), {"beta1": B} (the MI Adam's beta1, step=shared), or {"mode": "lag",
+"K": K} (one backward of CE + s * I_hat, with s = lambda_ x min(1, ||g_CE|| / ||g_MI||) over
+all encoder tensors, recomputed every K steps).
+
+    OMP_NUM_THREADS=1 python benchmarks/results/debiasing/prototype_patches.py SPECS OUT 0/1
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import gauge  # noqa: E402
+
+from midebias import penalty as P  # noqa: E402
+from midebias.methods import mi as M  # noqa: E402
+from midebias.penalty import clip_to_reference  # noqa: E402
+
+PATCH: dict = {}
+_init, _step, _shared = P.MIPenalty.__init__, P.MIPenalty.step, M.MIDebias._shared_step
+
+
+def init(self, *a, **kw):
+    _init(self, *a, **kw)
+    if self.encoder_opt is not None and "beta1" in PATCH:
+        for g in self.encoder_opt.param_groups:
+            g["betas"] = (PATCH["beta1"], 0.999)
+
+
+def step(self, z, c, y=None, *, reduce=None):
+    if PATCH.get("mode") != "sum":
+        return _step(self, z, c, y, reduce=reduce)
+    mi = self._estimate(z, c, y)
+    value = mi.detach()
+    self.last_estimate = value
+    if self.lambda_ > 0 and not (self.floor and float(value) <= 0):
+        task = [p.grad for p in self.params]
+        grads = list(torch.autograd.grad(mi, self.params, allow_unused=True))
+        for p, g, t in zip(self.params, grads, task, strict=True):
+            if g is not None:
+                p.grad = t + self.lambda_ * clip_to_reference(g, t.norm())
+    if self.critic_steps:
+        self._train_critic(z, c, y)
+    return value
+
+
+def shared_lag(self, batch, c, y, active):
+    if PATCH.get("mode") != "lag":
+        return _shared(self, batch, c, y, active)
+    pen = self.penalty
+    z = self.model.features(batch.x)
+    ce = F.cross_entropy(self.model.head(z), y)
+    mi = pen._estimate(z, c, y)
+    self.opt.zero_grad(set_to_none=True)
+    n = getattr(self, "_lag_n", 0)
+    self._lag_n = n + 1
+    loss = ce
+    if active and pen.lambda_ > 0 and float(mi.detach()) > 0:
+        if n % PATCH.get("K", 10) == 0 or not hasattr(self, "_lag_s"):
+            gc = torch.autograd.grad(ce, self.encoder_params, retain_graph=True)
+            gm = torch.autograd.grad(mi, self.encoder_params, retain_graph=True)
+            nc = torch.sqrt(sum((g * g).sum() for g in gc))
+            nm = torch.sqrt(sum((g * g).sum() for g in gm))
+            self._lag_s = pen.lambda_ * float(torch.clamp(nc / (nm + 1e-12), max=1.0))
+        loss = ce + self._lag_s * mi
+    loss.backward()
+    self.opt.step()
+    pen._train_critic(z, c, y)
+    return ce, mi.detach(), None
+
+
+P.MIPenalty.__init__, P.MIPenalty.step, M.MIDebias._shared_step = init, step, shared_lag
+
+if __name__ == "__main__":
+    specs_path, out, part = sys.argv[1:4]
+    k, n = map(int, part.split("/"))
+    specs = [json.loads(s) for s in open(specs_path) if s.strip()]
+    done = {json.loads(s)["name"] for s in open(out) if s.strip()} if os.path.exists(out) else set()
+    for spec in specs[k::n]:
+        if spec["name"] in done:
+            continue
+        PATCH.clear()
+        PATCH.update(spec.get("patch", {}))
+        record = gauge.run_spec({key: v for key, v in spec.items() if key != "patch"})
+        record["patch"] = dict(PATCH)
+        with open(out, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        print(f"{record['name']}: test {record['test']:.3f} probe {record['probe']:.3f}")
