@@ -97,6 +97,17 @@ def test_batched_mi_with_grad_fraction_reproduces_single_runs(tmp_path):
 
 
 @pytest.mark.slow
+def test_batched_mi_with_the_summed_step_reproduces_single_runs(tmp_path):
+    # One Adam on the task gradient plus lambda_ x the clipped MI gradient, per run.
+    settings = {"step": "summed"}
+    cfgs = [_cfg("mi", 0, settings=settings), _cfg("mi", 1, settings={**settings, "lambda_": 2})]
+    single = [train(c, tmp_path / f"single-{i}") for i, c in enumerate(cfgs)]
+    outs = [tmp_path / f"batched-{i}" for i in range(2)]
+    batched = train_batched(cfgs, outs)
+    _same_runs(tmp_path, single, batched, outs)
+
+
+@pytest.mark.slow
 def test_batched_vanilla_reproduces_single_runs():
     cfgs = [_cfg("vanilla", s) for s in (0, 1)]
     single = [_without_timing(train(c)) for c in cfgs]

@@ -24,8 +24,8 @@ rounding):
   folder is a run folder like any other (and `--resume` continues it as a single run).
 
 What batches (`check_batchable` says why not, before any work): the methods vanilla and
-mi with the shared step (`step=shared`, the default) and the DV estimator, networks
-without BatchNorm (paper-digits, mlp), in one process. tests/test_batched.py checks that
+mi with the shared step (`step=shared`, the default) or `step=summed` and the DV
+estimator, networks without BatchNorm (paper-digits, mlp), in one process. tests/test_batched.py checks that
 a batched run of 3 seeds reproduces the 3 single runs.
 """
 
@@ -207,10 +207,10 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
         raise ValueError("batched training holds every run's data as tensors: not folder/imdb")
     if first.method == "mi":
         h = first.settings
-        if h.step != "shared" or h.critic_source != "recent" or h.estimator != "dv":
+        if h.step not in ("shared", "summed") or h.critic_source != "recent" or h.estimator != "dv":
             raise ValueError(
-                "batched mi needs step=shared, critic_source=recent and estimator=dv (the "
-                f"default preset); got step={h.step}, critic_source={h.critic_source}, "
+                "batched mi needs step=shared (the default preset's) or summed, critic_source="
+                f"recent and estimator=dv; got step={h.step}, critic_source={h.critic_source}, "
                 f"estimator={h.estimator}"
             )
 
@@ -305,7 +305,10 @@ class BatchedFit:
         self.critic_opt = StackedAdam(self.critic.tensors(), h.critic_lr)
         lambdas = torch.tensor([m.settings.lambda_ for m in self.methods], dtype=torch.float64)
         self.lambdas = lambdas
-        self.mi_opt = StackedAdam(self.encoder.tensors(), self.cfg.lr * lambdas)
+        # The MI step's own Adam (step=shared); step=summed adds to the task gradient.
+        self.mi_opt = None
+        if h.step == "shared":
+            self.mi_opt = StackedAdam(self.encoder.tensors(), self.cfg.lr * lambdas)
         device = self.penalties[0].z_mean.device
         n = len(self.jobs)
         self.z_mean = torch.zeros(n, self.penalties[0].z_dim, device=device)
@@ -413,7 +416,14 @@ class BatchedFit:
             g_mi = torch.autograd.grad(mi.sum(), enc)
             if self.h.clip:
                 g_mi = [self._per_run(_clip, g, t) for g, t in zip(g_mi, task, strict=False)]
-            self.mi_opt.step(g_mi, active)
+            if self.mi_opt is not None:
+                self.mi_opt.step(g_mi, active)
+            else:  # step=summed: lambda_ x the clipped MI gradient joins the task gradient
+                task = list(task)
+                for i, g in enumerate(g_mi):
+                    shape = (-1,) + (1,) * (g.dim() - 1)
+                    lam = self.lambdas.to(device=g.device, dtype=g.dtype).view(shape)
+                    task[i] = torch.where(active.view(shape), task[i] + lam * g, task[i])
         self._train_critic(z.detach(), c, y)
         self.opt.step(task)
         self.mi_sum += mi.detach()
@@ -505,7 +515,8 @@ class BatchedFit:
         self.critic.write_back([p.estimator.critic for p in self.penalties])
         for n, (method, p) in enumerate(zip(self.methods, self.penalties, strict=True)):
             self.critic_opt.write_back(n, p.critic_opt, self.critic.own(p.estimator.critic))
-            self.mi_opt.write_back(n, p.encoder_opt, self.encoder.own(method.model.encoder))
+            if self.mi_opt is not None:
+                self.mi_opt.write_back(n, p.encoder_opt, self.encoder.own(method.model.encoder))
             with torch.no_grad():
                 p.z_mean.copy_(self.z_mean[n]), p.z_var.copy_(self.z_var[n])
                 p.stats_started.fill_(self.started)
