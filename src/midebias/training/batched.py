@@ -25,8 +25,8 @@ rounding):
 
 What batches (`check_batchable` says why not, before any work): the methods vanilla and
 mi with the shared step (`step=shared`, the default) or `step=summed` and the DV
-estimator, networks without BatchNorm (paper-digits, mlp), in one process. tests/test_batched.py checks that
-a batched run of 3 seeds reproduces the 3 single runs.
+estimator, networks without BatchNorm (paper-digits, mlp), in one process.
+tests/test_batched.py checks that a batched run of 3 seeds reproduces the 3 single runs.
 """
 
 from __future__ import annotations
