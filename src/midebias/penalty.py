@@ -354,15 +354,17 @@ class MIPenalty(nn.Module):
             grads = list(torch.autograd.grad(mi, self.params, allow_unused=True))
             if reduce is not None:
                 reduce(grads)
+            if self.clip:
+                grads = [
+                    g if g is None else clip_to_reference(g, t.norm())
+                    for g, t in zip(grads, task, strict=True)
+                ]
             if self.update == "add":
                 for p, g, t in zip(self.params, grads, task, strict=True):
                     if g is not None:
-                        g = clip_to_reference(g, t.norm()) if self.clip else g
                         p.grad = self.lambda_ * g if t is None else t + self.lambda_ * g
             else:
-                for p, g, t in zip(self.params, grads, task, strict=True):
-                    if g is not None and self.clip:
-                        g = clip_to_reference(g, t.norm())
+                for p, g in zip(self.params, grads, strict=True):
                     p.grad = g
                 self.encoder_opt.step()
                 for p, t in zip(self.params, task, strict=True):

@@ -52,6 +52,9 @@ from midebias.methods.settings import SettingError, Settings, setting
 from midebias.models import has_batchnorm
 from midebias.penalty import CONDITIONAL_ESTIMATORS, MIPenalty, clip_to_reference
 
+#: The steps whose MI update `MIPenalty.step` takes (its own Adam, or added to .grad).
+PENALTY_STEPS = ("shared", "summed")
+
 
 @dataclass(frozen=True)
 class MISettings(Settings):
@@ -122,7 +125,7 @@ class MISettings(Settings):
                 "needs a shuffle-based estimator "
                 f"({', '.join(CONDITIONAL_ESTIMATORS)}), not {self.estimator!r}",
             )
-        if self.step in ("shared", "summed") and self.critic_source != "recent":
+        if self.step in PENALTY_STEPS and self.critic_source != "recent":
             raise SettingError(
                 self.OWNER, "critic_source", f"step={self.step} trains T on recent z: use recent"
             )
@@ -220,7 +223,7 @@ class MIDebias(Method):
             normalize=h.normalize,
             floor=h.floor,
             generator=self.generator,
-            params=model.encoder.parameters() if h.step in ("shared", "summed") else None,
+            params=model.encoder.parameters() if h.step in PENALTY_STEPS else None,
             lr=self.lr,
             update="add" if h.step == "summed" else "adam",
             # The loop checks every epoch's losses; a finiteness check per critic update

@@ -46,7 +46,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from midebias.estimators.base import log_mean_exp
-from midebias.methods.mi import split_point
+from midebias.methods.mi import PENALTY_STEPS, split_point
 from midebias.models import has_batchnorm, make_model
 from midebias.penalty import clip_to_reference
 from midebias.training.config import TrainConfig
@@ -207,7 +207,7 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
         raise ValueError("batched training holds every run's data as tensors: not folder/imdb")
     if first.method == "mi":
         h = first.settings
-        if h.step not in ("shared", "summed") or h.critic_source != "recent" or h.estimator != "dv":
+        if h.step not in PENALTY_STEPS or h.critic_source != "recent" or h.estimator != "dv":
             raise ValueError(
                 "batched mi needs step=shared (the default preset's) or summed, critic_source="
                 f"recent and estimator=dv; got step={h.step}, critic_source={h.critic_source}, "
@@ -305,9 +305,10 @@ class BatchedFit:
         self.critic_opt = StackedAdam(self.critic.tensors(), h.critic_lr)
         lambdas = torch.tensor([m.settings.lambda_ for m in self.methods], dtype=torch.float64)
         self.lambdas = lambdas
-        # The MI step's own Adam (step=shared); step=summed adds to the task gradient.
+        # The MI step's own Adam, as each run's penalty has one (step=shared); with
+        # step=summed the MI gradient joins the task gradient instead.
         self.mi_opt = None
-        if h.step == "shared":
+        if self.penalties[0].encoder_opt is not None:
             self.mi_opt = StackedAdam(self.encoder.tensors(), self.cfg.lr * lambdas)
         device = self.penalties[0].z_mean.device
         n = len(self.jobs)
@@ -420,10 +421,12 @@ class BatchedFit:
                 self.mi_opt.step(g_mi, active)
             else:  # step=summed: lambda_ x the clipped MI gradient joins the task gradient
                 task = list(task)
+                lam = self.lambdas.to(device=mi.device, dtype=mi.dtype)
                 for i, g in enumerate(g_mi):
                     shape = (-1,) + (1,) * (g.dim() - 1)
-                    lam = self.lambdas.to(device=g.device, dtype=g.dtype).view(shape)
-                    task[i] = torch.where(active.view(shape), task[i] + lam * g, task[i])
+                    task[i] = torch.where(
+                        active.view(shape), task[i] + lam.view(shape) * g, task[i]
+                    )
         self._train_critic(z.detach(), c, y)
         self.opt.step(task)
         self.mi_sum += mi.detach()
