@@ -37,6 +37,7 @@ CONFIGS = {
     "vanilla": ("colored-mnist", "vanilla", "paper-digits", {}, {}),
     "mi-paper": ("colored-mnist", "mi", "paper-digits", {"preset": "paper"}, {}),
     "mi-balanced": ("colored-mnist", "mi", "paper-digits", {"preset": "balanced"}, {}),
+    "mi-strict": ("colored-mnist", "mi", "paper-digits", {"preset": "strict"}, {}),
     "mi-balanced-separate": (
         "colored-mnist",
         "mi",

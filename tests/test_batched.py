@@ -97,9 +97,18 @@ def test_batched_mi_with_grad_fraction_reproduces_single_runs(tmp_path):
 
 
 @pytest.mark.slow
-def test_batched_mi_with_the_summed_step_reproduces_single_runs(tmp_path):
-    # One Adam on the task gradient plus lambda_ x the clipped MI gradient, per run.
-    settings = {"step": "summed"}
+@pytest.mark.parametrize(
+    "settings",
+    [
+        # One Adam on the task gradient plus lambda_ x the clipped MI gradient, per run.
+        {"step": "summed"},
+        # The critic trains on the batch's z before the MI gradient is taken (preset strict).
+        {"step": "summed", "critic_first": True},
+        {"step": "shared", "critic_first": True},
+    ],
+    ids=["summed", "summed-critic-first", "shared-critic-first"],
+)
+def test_batched_mi_with_the_summed_step_or_critic_first_reproduces_single_runs(tmp_path, settings):
     cfgs = [_cfg("mi", 0, settings=settings), _cfg("mi", 1, settings={**settings, "lambda_": 2})]
     single = [train(c, tmp_path / f"single-{i}") for i, c in enumerate(cfgs)]
     outs = [tmp_path / f"batched-{i}" for i in range(2)]

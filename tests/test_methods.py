@@ -123,6 +123,11 @@ def test_mi_presets_and_bad_settings():
         MIDebias.Settings.resolve({"step": "both"})
     with pytest.raises(ValueError, match="lambda_: must be >= 0"):
         MIDebias.Settings.resolve({"lambda": -1})
+    strict = MIDebias.Settings.resolve({"preset": "strict"})
+    assert (strict.step, strict.lambda_, strict.critic_first) == ("summed", 2.0, True)
+    assert MIDebias.Settings.resolve({"preset": "strict", "lambda": 1}).critic_first
+    with pytest.raises(ValueError, match="critic_first: applies to step=shared"):
+        MIDebias.Settings.resolve({"step": "separate", "critic_first": True})
 
 
 def test_blindeye_with_alpha_zero_is_vanilla_and_its_head_learns():

@@ -241,6 +241,42 @@ def test_add_update_leaves_task_plus_lambda_times_the_clipped_mi_gradient_in_gra
         MIPenalty(4, 4, update="sgd")
 
 
+def test_critic_first_trains_the_critic_on_this_z_before_the_estimate_it_descends():
+    x, c, y = _data()
+
+    def setup(critic_first):
+        torch.manual_seed(0)
+        enc, head = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+        gen = torch.Generator().manual_seed(0)
+        pen = MIPenalty(
+            4, 4, generator=gen, params=enc.parameters(), update="add", critic_lr=1e-2,
+            critic_first=critic_first,
+        )  # fmt: skip
+        z = enc(x)
+        torch.nn.functional.cross_entropy(head(z), y).backward(retain_graph=True)
+        return enc, pen, z, gen
+
+    enc, pen, z, gen = setup(True)
+    value = pen.step(z, c)
+    grads = [p.grad.clone() for p in enc.parameters()]
+    # By hand: train T on this z first (the same draws), then estimate and step after.
+    enc2, pen2, z2, _ = setup(False)
+    task = [p.grad.clone() for p in enc2.parameters()]
+    pen2.train_critic(z2, c)
+    pen2.critic_steps = 0  # step trains no more
+    assert pen2.step(z2, c) == value
+    for p, g in zip(enc2.parameters(), grads, strict=True):
+        torch.testing.assert_close(p.grad, g)
+    for p, t in zip(enc2.parameters(), task, strict=True):
+        assert not torch.equal(p.grad, t)  # the MI gradient was added
+    # ... and not what the default order gives from the untrained critic.
+    enc3, pen3, z3, _ = setup(False)
+    assert pen3.step(z3, c) != value
+    for p in pen.estimator.parameters():  # T trained once per call, not twice
+        assert p.grad is not None
+    assert len(pen.recent) == 1
+
+
 def test_step_takes_no_encoder_step_at_a_floored_estimate_or_lambda_zero():
     x, c, y = _data()
     for lambda_, floor in ((1.0, True), (0.0, False)):

@@ -83,6 +83,11 @@ class MIPenalty(nn.Module):
             added to each tensor's ``.grad``, so that your optimiser takes one step on the
             task gradient plus the penalty's (MINE's adaptive clipping, per tensor); the
             penalty then has no optimiser of its own.
+        critic_first: in `step`, train T on this call's z (and the kept ones) before the
+            estimate and its gradient are taken, instead of after, so that the encoder
+            descends a critic that has seen where it is now. Same cost. With it, the
+            encoder cannot run ahead of T by a step: on the debiasing gauge it is what
+            lets update="add" at lambda_ 2 remove the attribute (docs/debiasing.md).
 
     Every call checks its inputs before it changes any state: z must be float32 of shape
     (N, z_dim), c float32 of shape (N, c_dim), y (if given) of length N, all finite (with
@@ -114,6 +119,7 @@ class MIPenalty(nn.Module):
         params=None,
         lr: float = 1e-3,
         update: str = "adam",
+        critic_first: bool = False,
     ):
         super().__init__()
         if not (math.isfinite(lambda_) and lambda_ >= 0):
@@ -129,6 +135,7 @@ class MIPenalty(nn.Module):
         # The encoder's MI step (`step`): its own Adam over `params` with lr x lambda_
         # (update="adam"), or the clipped gradient added to .grad (update="add").
         self.update = update
+        self.critic_first = bool(critic_first)
         self.lr = float(lr)
         self.params = None if params is None else list(params)
         self.encoder_opt = None
@@ -327,7 +334,8 @@ class MIPenalty(nn.Module):
         MI step; ``.grad`` is left holding the task gradient for your optimiser) or adds
         lambda_ times the clipped gradient to ``.grad`` (update="add": your optimiser's
         step then descends both). With `floor`, nothing is done to the encoder
-        when I_hat <= 0. Then T trains on the detached z, as `train_critic`. `reduce`, if
+        when I_hat <= 0. Then T trains on the detached z, as `train_critic` (with
+        `critic_first`, T trains first and the estimate comes after). `reduce`, if
         given, is called on the list of MI gradients before they are clipped and may change
         them in place (over several processes: average them, as midebias.distributed does).
 
@@ -341,6 +349,8 @@ class MIPenalty(nn.Module):
                 "encoder.parameters())"
             )
         self.check_inputs(z, c, y)
+        if self.critic_first and self.critic_steps:
+            self._train_critic(z, c, y)
         mi = self._estimate(z, c, y)
         value = mi.detach()
         self.last_estimate = value
@@ -369,7 +379,7 @@ class MIPenalty(nn.Module):
                 self.encoder_opt.step()
                 for p, t in zip(self.params, task, strict=True):
                     p.grad = t  # the task gradient again, for the caller's optimiser
-        if self.critic_steps:
+        if self.critic_steps and not self.critic_first:
             self._train_critic(z, c, y)
         return value
 

@@ -407,6 +407,8 @@ class BatchedFit:
             return {"ce": ce.detach()}
         c = torch.stack([b.c for b in batches])
         task = torch.autograd.grad(ce.sum(), params, retain_graph=True)
+        if self.h.critic_first:  # as MIPenalty.step with critic_first
+            self._train_critic(z.detach(), c, y)
         mi = self._dv(z_mi, c, y)
         active = torch.tensor([m.epoch >= self.h.delay_epochs for m in self.methods])
         active = active.to(mi.device) & (self.lambdas.to(mi.device) > 0)
@@ -427,7 +429,8 @@ class BatchedFit:
                     task[i] = torch.where(
                         active.view(shape), task[i] + lam.view(shape) * g, task[i]
                     )
-        self._train_critic(z.detach(), c, y)
+        if not self.h.critic_first:
+            self._train_critic(z.detach(), c, y)
         self.opt.step(task)
         self.mi_sum += mi.detach()
         return {"ce": ce.detach(), "mi": mi.detach()}
