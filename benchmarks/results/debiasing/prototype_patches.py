@@ -5,12 +5,21 @@ Each spec line may carry "patch": {"mode": "sum"} (the clipped MI gradient added
 CE gradient, one Adam: what became `--set step=summed`; checked bit-identical to it on one
 epoch of 2,000 digits), {"beta1": B} (the MI Adam's beta1, step=shared), or {"mode": "lag",
 "K": K} (one backward of CE + s * I_hat, with s = lambda_ x min(1, ||g_CE|| / ||g_MI||) over
-all encoder tensors, recomputed every K steps).
+all encoder tensors, recomputed every K steps). {"lambdas": [l0, l1, ...]} sets the
+penalty's lambda_ at the start of each epoch (the last value for later epochs); it combines
+with the others. {"cosine": E} scales the learning rates (the network's Adam and, through
+the penalty's lr, the MI Adam) by 0.5 (1 + cos(pi e / E)) in epoch e (from 0), for mi and
+vanilla alike. {"ema": D} keeps an exponential moving average (decay D per step) of the
+network's weights and buffers, mi and vanilla alike, and evaluates that average at the end
+of the last epoch (5: the gauge's; "ema_at" to change). {"critic_first": true} trains T on
+the batch's detached z (and the buffer) before the penalty takes the estimate and its
+gradient, instead of after (MIPenalty.step; same cost).
 
     OMP_NUM_THREADS=1 python benchmarks/results/debiasing/prototype_patches.py SPECS OUT 0/1
 """
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -23,9 +32,39 @@ import gauge  # noqa: E402
 
 from midebias import penalty as P  # noqa: E402
 from midebias.methods import mi as M  # noqa: E402
+from midebias.methods import vanilla as V  # noqa: E402
+from midebias.training import loop as L  # noqa: E402
 
 PATCH: dict = {}
 _init, _shared = P.MIPenalty.__init__, M.MIDebias._shared_step
+_start_epoch = M.MIDebias.start_epoch
+
+
+def cosine(self, epoch):
+    if "cosine" not in PATCH:
+        return
+    f = 0.5 * (1 + math.cos(math.pi * epoch / PATCH["cosine"]))
+    for g in self.opt.param_groups:
+        g["lr"] = self.lr * f
+    pen = getattr(self, "penalty", None)
+    if pen is not None and pen.encoder_opt is not None:
+        pen.lr = self.lr * f
+        pen.lambda_ = pen.lambda_  # the setter sets the MI Adam's lr to lr x lambda_
+
+
+def start_epoch(self, batches):
+    out = _start_epoch(self, batches)
+    if "lambdas" in PATCH:
+        lambdas = PATCH["lambdas"]
+        self.penalty.lambda_ = float(lambdas[min(self.epoch, len(lambdas) - 1)])
+    cosine(self, self.epoch)
+    return out
+
+
+def vanilla_start_epoch(self, batches):
+    self._epoch = getattr(self, "_epoch", -1) + 1
+    cosine(self, self._epoch)
+    return {}
 
 
 def init(self, *a, **kw):
@@ -65,6 +104,58 @@ def shared_lag(self, batch, c, y, active):
 
 
 P.MIPenalty.__init__, M.MIDebias._shared_step = init, shared_lag
+_step = P.MIPenalty.step
+
+
+def step_critic_first(self, z, c, y=None, **kw):
+    if not PATCH.get("critic_first"):
+        return _step(self, z, c, y, **kw)
+    self._train_critic(z, c, y)
+    steps, self.critic_steps = self.critic_steps, 0
+    try:
+        return _step(self, z, c, y, **kw)
+    finally:
+        self.critic_steps = steps
+
+
+P.MIPenalty.step = step_critic_first
+M.MIDebias.start_epoch = start_epoch
+CURRENT: dict = {}
+
+
+def with_ema(update):
+    def step(self, batch):
+        out = update(self, batch)
+        if "ema" in PATCH:
+            CURRENT["method"] = self
+            d, now = PATCH["ema"], self.model.state_dict()
+            if not hasattr(self, "_ema"):
+                self._ema = {k: v.detach().clone() for k, v in now.items()}
+            for k, v in now.items():
+                if v.dtype.is_floating_point:
+                    self._ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
+                else:
+                    self._ema[k].copy_(v)
+        return out
+
+    return step
+
+
+_epoch_losses = L.epoch_losses
+
+
+def epoch_losses(sums, steps, epoch, run=""):
+    out = _epoch_losses(sums, steps, epoch, run)
+    m = CURRENT.get("method")
+    if m is not None and epoch == PATCH.get("ema_at", 5):
+        m.model.load_state_dict(m._ema)  # evaluate and audit the average
+    return out
+
+
+M.MIDebias.update = with_ema(M.MIDebias.update)
+V.Vanilla.update = with_ema(V.Vanilla.update)
+L.epoch_losses = epoch_losses
+V.Vanilla.start_epoch = vanilla_start_epoch
 
 if __name__ == "__main__":
     specs_path, out, part = sys.argv[1:4]
@@ -75,6 +166,7 @@ if __name__ == "__main__":
         if spec["name"] in done:
             continue
         PATCH.clear()
+        CURRENT.clear()
         PATCH.update(spec.get("patch", {}))
         record = gauge.run_spec({key: v for key, v in spec.items() if key != "patch"})
         record["patch"] = dict(PATCH)
