@@ -23,6 +23,7 @@ CASES = {
     "vanilla": ("vanilla", {}),
     "mi-balanced": ("mi", {}),
     "mi-balanced-separate": ("mi", {"preset": "balanced-separate"}),
+    "mi-strict": ("mi", {"preset": "strict"}),
     "mi-paper": ("mi", {"preset": "paper", "critic_steps": 3}),
     "mi-fast": ("mi", {"preset": "fast"}),
     "blindeye": ("blindeye", {}),
