@@ -25,8 +25,9 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 # Tests on the real data files run when MIDEBIAS_DATA_DIR points at them; skipped otherwise.
+# One pytest worker per core (pytest-xdist), one torch thread each (tests/conftest.py).
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 # The tests not marked slow (pytest -m "not slow"): under a minute; `make test` runs all.
 test-fast: lint
