@@ -3,9 +3,10 @@ unbiased test accuracy, val_unbiased accuracy, the bias probe (on test, and on v
 `val_probe`, the one to choose settings on) and the MI estimates.
 
 Each line of SPECS is a JSON object: "name" (row label), optional "method", "settings",
-"benchmark", "strength", "seed", "epochs", "train_size", "bias_code" (defaults: Colored
-MNIST, sigma^2 0.020, 10,000 digits, 5 epochs, seed 0). Results go to OUT (JSON lines, one
-per run, with the per-epoch losses); names already in OUT are skipped, so a run resumes.
+"benchmark", "strength", "seed", "epochs", "train_size", "bias_code", "model" (defaults:
+Colored MNIST, sigma^2 0.020, 10,000 digits, 5 epochs, seed 0, the benchmark's network).
+Results go to OUT (JSON lines, one per run, with the per-epoch losses); names already in
+OUT are skipped, so a run resumes. Every spec's keys are checked before the first run.
 Two processes with one thread each use both cores of a 2-core machine:
 
     OMP_NUM_THREADS=1 python benchmarks/gauge.py benchmarks/results/debiasing/gauge.specs \
@@ -29,7 +30,7 @@ from midebias.report import format_table
 from midebias.training import TrainConfig, train
 from midebias.training.reaudit import audit_split
 
-KEYS = ("method", "benchmark", "strength", "seed", "epochs", "train_size", "bias_code")
+KEYS = ("method", "benchmark", "strength", "seed", "epochs", "train_size", "bias_code", "model")
 
 
 def run_spec(spec: dict) -> dict:
@@ -41,6 +42,7 @@ def run_spec(spec: dict) -> dict:
         train_size=spec.get("train_size", 10000),
         seed=spec.get("seed", 0),
         bias_code=spec.get("bias_code"),
+        model=spec.get("model"),  # None: the benchmark's network
         settings=spec.get("settings", {}),
         eval_every=spec.get("epochs", 5),  # evaluate once, at the end
         progress=False,
@@ -93,12 +95,13 @@ def main(argv=None) -> int:
     done = set()
     if args.out.exists():
         done = {json.loads(s)["name"] for s in args.out.read_text().splitlines() if s.strip()}
+    for spec in specs:  # every spec, before the first run: a typo fails in seconds
+        unknown = set(spec) - {"name", "settings", *KEYS}
+        if unknown:
+            p.error(f"spec {spec.get('name')!r}: unknown keys {sorted(unknown)}")
     for spec in specs[k::n]:
         if spec["name"] in done:
             continue
-        unknown = set(spec) - {"name", "settings", *KEYS}
-        if unknown:
-            p.error(f"spec {spec['name']!r}: unknown keys {sorted(unknown)}")
         record = run_spec(spec)
         with open(args.out, "a") as f:
             f.write(json.dumps(record) + "\n")
