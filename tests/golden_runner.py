@@ -3,8 +3,8 @@ its metrics as JSON (timings left out).
 
 The MI methods are chaotic from their first steps: a critic trained by Adam on a
 Donsker-Varadhan bound turns a difference in the last bit of one matrix product into a
-different model a few steps later. Which bits come out depends on the CPU (AVX2 or AVX-512
-kernels), the thread count and the libraries' own dispatch, so metrics recorded on one
+different model a few steps later. Which bits come out depends on the CPU (the vector
+kernels the libraries dispatch to on it) and the thread count, so metrics recorded on one
 machine are not those of another. test_golden.py therefore starts this script in a fresh
 process with every such choice pinned before torch loads:
 
