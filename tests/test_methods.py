@@ -128,6 +128,9 @@ def test_mi_presets_and_bad_settings():
     assert MIDebias.Settings.resolve({"preset": "strict", "lambda": 1}).critic_first
     with pytest.raises(ValueError, match="critic_first: applies to step=shared"):
         MIDebias.Settings.resolve({"step": "separate", "critic_first": True})
+    assert MIDebias.Settings.resolve({"preset": "strict", "no_uphill": True}).no_uphill
+    with pytest.raises(ValueError, match="no_uphill: applies to step=summed"):
+        MIDebias.Settings.resolve({"no_uphill": True})
 
 
 def test_blindeye_with_alpha_zero_is_vanilla_and_its_head_learns():

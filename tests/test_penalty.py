@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from midebias.penalty import MIPenalty, clip_to_reference
+from midebias.penalty import MIPenalty, add_without_climbing, clip_to_reference
 
 
 def _data(n=256, seed=0):
@@ -239,6 +239,40 @@ def test_add_update_leaves_task_plus_lambda_times_the_clipped_mi_gradient_in_gra
         assert not torch.equal(p.grad, t)
     with pytest.raises(ValueError, match="update must be"):
         MIPenalty(4, 4, update="sgd")
+
+
+def test_add_without_climbing_removes_only_the_uphill_part():
+    t = torch.tensor([1.0, 0.0])
+    out = add_without_climbing(t, torch.tensor([-3.0, 1.0]))  # t + m = (-2, 1): uphill
+    torch.testing.assert_close(out, torch.tensor([0.0, 1.0]))  # <out, t> = 0, m's other part kept
+    m = torch.tensor([-0.5, 2.0])  # t + m still goes downhill: exactly t + m
+    assert torch.equal(add_without_climbing(t, m), t + m)
+    zero = torch.zeros(2)  # no task gradient: nothing to climb
+    assert torch.equal(add_without_climbing(zero, m), zero + m)
+
+
+def test_no_uphill_step_never_climbs_the_task_loss():
+    x, c, y = _data()
+
+    def step(no_uphill):
+        torch.manual_seed(0)
+        enc, head = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+        gen = torch.Generator().manual_seed(0)
+        pen = MIPenalty(
+            4, 4, lambda_=8.0, generator=gen, params=enc.parameters(), update="add",
+            critic_steps=100, critic_lr=1e-2, no_uphill=no_uphill,
+        )  # fmt: skip
+        pen.train_critic(enc(x), c)  # a critic that reads c: its gradient opposes the CE's
+        z = enc(x)
+        torch.nn.functional.cross_entropy(head(z), y).backward(retain_graph=True)
+        task = [p.grad.clone() for p in enc.parameters()]
+        pen.step(z, c)
+        return [float((p.grad * t).sum()) for p, t in zip(enc.parameters(), task, strict=True)]
+
+    assert min(step(False)) < 0  # y = c here: at lambda_ 8 the plain sum climbs
+    assert min(step(True)) >= -1e-6
+    with pytest.raises(ValueError, match="no_uphill applies to update='add'"):
+        MIPenalty(4, 4, no_uphill=True)
 
 
 def test_critic_first_trains_the_critic_on_this_z_before_the_estimate_it_descends():

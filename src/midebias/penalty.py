@@ -54,6 +54,16 @@ def clip_to_reference(grad: torch.Tensor, ref_norm: torch.Tensor) -> torch.Tenso
     return grad * torch.clamp(ref_norm / (norm + 1e-12), max=1.0)
 
 
+def add_without_climbing(task: torch.Tensor, mi: torch.Tensor) -> torch.Tensor:
+    """task + mi, where mi loses just enough of its component along task that the sum does
+    not point uphill in the task loss: <task + mi, task> >= 0. Unchanged (exactly task +
+    mi) where the sum already goes downhill. No device sync (a mask, not an `if`)."""
+    tt = (task * task).sum()
+    excess = (mi * task).sum() + tt  # <task + mi, task>
+    coef = torch.where((excess < 0) & (tt > 0), excess / tt, torch.zeros_like(tt))
+    return task + mi - coef * task
+
+
 class MIPenalty(nn.Module):
     """lambda_ * I(z; c), estimated by a critic trained inside the penalty.
 
@@ -88,6 +98,12 @@ class MIPenalty(nn.Module):
             descends a critic that has seen where it is now. Same cost. With it, the
             encoder cannot run ahead of T by a step: on the debiasing gauge it is what
             lets update="add" at lambda_ 2 remove the attribute (docs/debiasing.md).
+        no_uphill: with update="add", where a tensor's task gradient plus lambda_ times the
+            clipped MI gradient would climb the task loss (their sum has a negative inner
+            product with the task gradient, possible once lambda_ > 1), remove just enough
+            of the MI part along the task gradient that it does not
+            (`add_without_climbing`). Elsewhere nothing changes. At lambda_ 2 this kept a
+            run from losing the task along with the attribute (docs/debiasing.md).
 
     Every call checks its inputs before it changes any state: z must be float32 of shape
     (N, z_dim), c float32 of shape (N, c_dim), y (if given) of length N, all finite (with
@@ -120,6 +136,7 @@ class MIPenalty(nn.Module):
         lr: float = 1e-3,
         update: str = "adam",
         critic_first: bool = False,
+        no_uphill: bool = False,
     ):
         super().__init__()
         if not (math.isfinite(lambda_) and lambda_ >= 0):
@@ -131,6 +148,12 @@ class MIPenalty(nn.Module):
             )
         if update not in ("adam", "add"):
             raise ValueError(f"MIPenalty: update must be 'adam' or 'add', got {update!r}")
+        if no_uphill and update != "add":
+            raise ValueError(
+                "MIPenalty: no_uphill applies to update='add' (the MI gradient added to the "
+                "task gradient); with update='adam' the MI step has its own optimiser"
+            )
+        self.no_uphill = bool(no_uphill)
         self._lambda = float(lambda_)
         # The encoder's MI step (`step`): its own Adam over `params` with lr x lambda_
         # (update="adam"), or the clipped gradient added to .grad (update="add").
@@ -371,8 +394,14 @@ class MIPenalty(nn.Module):
                 ]
             if self.update == "add":
                 for p, g, t in zip(self.params, grads, task, strict=True):
-                    if g is not None:
-                        p.grad = self.lambda_ * g if t is None else t + self.lambda_ * g
+                    if g is None:
+                        continue
+                    if t is None:
+                        p.grad = self.lambda_ * g
+                    elif self.no_uphill:
+                        p.grad = add_without_climbing(t, self.lambda_ * g)
+                    else:
+                        p.grad = t + self.lambda_ * g
             else:
                 for p, g in zip(self.params, grads, strict=True):
                     p.grad = g

@@ -111,6 +111,12 @@ class MISettings(Settings):
         "step=shared or summed: the critic trains on the batch's z before the encoder's MI "
         "gradient is taken from it (else after)",
     )
+    no_uphill: bool = setting(
+        False,
+        "step=summed: where a tensor's CE gradient plus lambda_ x its clipped MI gradient "
+        "would climb the CE loss, remove just enough of the MI part along the CE gradient "
+        "that it does not (MIPenalty(no_uphill=True))",
+    )
     critic_batch: int = setting(512, "samples per critic update (recent source)", low=1)
     critic_warmup: bool = setting(
         False, "start each epoch with a critic update on every batch (authors' code)"
@@ -136,6 +142,10 @@ class MISettings(Settings):
                 self.OWNER,
                 "critic_first",
                 f"applies to step={' or step='.join(PENALTY_STEPS)}, not step={self.step}",
+            )
+        if self.no_uphill and self.step != "summed":
+            raise SettingError(
+                self.OWNER, "no_uphill", f"applies to step=summed, not step={self.step}"
             )
         if self.step in PENALTY_STEPS and self.critic_source != "recent":
             raise SettingError(
@@ -244,6 +254,7 @@ class MIDebias(Method):
             lr=self.lr,
             update="add" if h.step == "summed" else "adam",
             critic_first=h.critic_first,
+            no_uphill=h.no_uphill,
             # The loop checks every epoch's losses; a finiteness check per critic update
             # would cost a device sync each (shapes and dtypes are still checked).
             check_finite=False,

@@ -48,7 +48,7 @@ from torch.func import functional_call, vmap
 from midebias.estimators.base import log_mean_exp
 from midebias.methods.mi import PENALTY_STEPS, split_point
 from midebias.models import has_batchnorm, make_model
-from midebias.penalty import clip_to_reference
+from midebias.penalty import add_without_climbing, clip_to_reference
 from midebias.training.config import TrainConfig
 from midebias.training.loop import (
     Job,
@@ -426,9 +426,11 @@ class BatchedFit:
                 lam = self.lambdas.to(device=mi.device, dtype=mi.dtype)
                 for i, g in enumerate(g_mi):
                     shape = (-1,) + (1,) * (g.dim() - 1)
-                    task[i] = torch.where(
-                        active.view(shape), task[i] + lam.view(shape) * g, task[i]
-                    )
+                    if self.h.no_uphill:  # as MIPenalty.step with no_uphill, run by run
+                        new = self._per_run(add_without_climbing, task[i], lam.view(shape) * g)
+                    else:
+                        new = task[i] + lam.view(shape) * g
+                    task[i] = torch.where(active.view(shape), new, task[i])
         if not self.h.critic_first:
             self._train_critic(z.detach(), c, y)
         self.opt.step(task)
