@@ -15,6 +15,13 @@ of the last epoch (5: the gauge's; "ema_at" to change). {"critic_first": true} t
 the batch's detached z (and the buffer) before the penalty takes the estimate and its
 gradient, instead of after: what became `--set critic_first=true` (checked identical to it
 on one epoch of 2,000 digits); the patch now switches the penalty's own setting on.
+{"clip_ref": R} clips each encoder tensor's MI gradient to R x the norm of its task gradient
+instead of 1 x (with R = 1 / lambda_, lambda_ x the clipped gradient is never longer than the
+task gradient, so with update="add" the summed step cannot point uphill in the task loss).
+{"no_uphill": true} (with update="add") leaves the clipped MI gradient m as it is unless
+the summed gradient t + m of a tensor would point uphill in the task loss (<t + m, t> < 0);
+then it removes from m just enough of its component along t that <t + m, t> = 0. Steps
+counted in PATCH_COUNTS (tensors seen, tensors projected).
 
     OMP_NUM_THREADS=1 python benchmarks/results/debiasing/prototype_patches.py SPECS OUT 0/1
 """
@@ -37,6 +44,14 @@ from midebias.methods import vanilla as V  # noqa: E402
 from midebias.training import loop as L  # noqa: E402
 
 PATCH: dict = {}
+_clip = P.clip_to_reference
+
+
+def clip_to_reference(grad, ref_norm):
+    return _clip(grad, ref_norm * PATCH.get("clip_ref", 1.0))
+
+
+P.clip_to_reference = clip_to_reference
 _init, _shared = P.MIPenalty.__init__, M.MIDebias._shared_step
 _start_epoch = M.MIDebias.start_epoch
 
@@ -107,6 +122,30 @@ def shared_lag(self, batch, c, y, active):
 
 
 P.MIPenalty.__init__, M.MIDebias._shared_step = init, shared_lag
+_penalty_step = P.MIPenalty.step
+PATCH_COUNTS = {"tensors": 0, "projected": 0}
+
+
+def penalty_step(self, z, c, y=None, *, reduce=None):
+    if not PATCH.get("no_uphill") or self.update != "add":
+        return _penalty_step(self, z, c, y, reduce=reduce)
+    task = [None if p.grad is None else p.grad.clone() for p in self.params]
+    out = _penalty_step(self, z, c, y, reduce=reduce)
+    with torch.no_grad():
+        for p, t in zip(self.params, task, strict=True):
+            if t is None or p.grad is None:
+                continue
+            PATCH_COUNTS["tensors"] += 1
+            m = p.grad - t
+            tt = (t * t).sum()
+            excess = (m * t).sum() + tt  # <t + m, t>
+            if excess < 0 and tt > 0:
+                PATCH_COUNTS["projected"] += 1
+                p.grad = t + m - (excess / tt) * t
+    return out
+
+
+P.MIPenalty.step = penalty_step
 M.MIDebias.start_epoch = start_epoch
 CURRENT: dict = {}
 
@@ -158,6 +197,9 @@ if __name__ == "__main__":
         PATCH.update(spec.get("patch", {}))
         record = gauge.run_spec({key: v for key, v in spec.items() if key != "patch"})
         record["patch"] = dict(PATCH)
+        if PATCH.get("no_uphill"):
+            record["patch_counts"] = dict(PATCH_COUNTS)
+            PATCH_COUNTS.update(tensors=0, projected=0)
         with open(out, "a") as f:
             f.write(json.dumps(record) + "\n")
         print(f"{record['name']}: test {record['test']:.3f} probe {record['probe']:.3f}")
