@@ -255,13 +255,7 @@ def test_no_uphill_step_never_climbs_the_task_loss():
     x, c, y = _data()
 
     def step(no_uphill):
-        torch.manual_seed(0)
-        enc, head = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
-        gen = torch.Generator().manual_seed(0)
-        pen = MIPenalty(
-            4, 4, lambda_=8.0, generator=gen, params=enc.parameters(), update="add",
-            critic_steps=100, critic_lr=1e-2, no_uphill=no_uphill,
-        )  # fmt: skip
+        enc, head, pen = _encoder_setup(8.0, update="add", no_uphill=no_uphill)
         pen.train_critic(enc(x), c)  # a critic that reads c: its gradient opposes the CE's
         z = enc(x)
         torch.nn.functional.cross_entropy(head(z), y).backward(retain_graph=True)
