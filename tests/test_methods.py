@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -129,6 +130,8 @@ def test_mi_presets_and_bad_settings():
     with pytest.raises(ValueError, match="critic_first: applies to step=shared"):
         MIDebias.Settings.resolve({"step": "separate", "critic_first": True})
     assert MIDebias.Settings.resolve({"preset": "strict", "no_uphill": True}).no_uphill
+    guarded = MIDebias.Settings.resolve({"preset": "guarded"})
+    assert guarded == dataclasses.replace(strict, preset="guarded", no_uphill=True)
     with pytest.raises(ValueError, match="no_uphill: applies to step=summed"):
         MIDebias.Settings.resolve({"no_uphill": True})
 
