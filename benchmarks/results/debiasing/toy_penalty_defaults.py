@@ -18,28 +18,34 @@ import shortcut_in_your_loop as ex  # noqa: E402
 
 from midebias import MIPenalty  # noqa: E402
 
-#: name: (lambda_, update, critic_first)
+#: name: (lambda_, update, critic_first, no_uphill)
 CONFIGS = {
-    "adam l1 (0.2 default)": (1.0, "adam", False),
-    "add l2 critic_first (strict)": (2.0, "add", True),
+    "adam l1 (0.2 default)": (1.0, "adam", False, False),
+    "add l2 critic_first (strict)": (2.0, "add", True, False),
+    "add l2 critic_first no_uphill": (2.0, "add", True, True),
+    "add l4 critic_first no_uphill": (4.0, "add", True, True),
+    "add l8 critic_first no_uphill": (8.0, "add", True, True),
 }
 SEEDS = range(5)
 
 done = set()
 if out.exists():
     done = {(r["config"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())}
-for name, (lam, update, first) in CONFIGS.items():
+for name, (lam, update, first, noup) in CONFIGS.items():
     for seed in SEEDS:
         if (name, seed) in done:
             continue
         ex.LAMBDA = lam
-        ex.MIPenalty = functools.partial(MIPenalty, update=update, critic_first=first)
+        ex.MIPenalty = functools.partial(
+            MIPenalty, update=update, critic_first=first, no_uphill=noup
+        )
         acc, probe = ex.run("step", seed=seed)
         row = {
             "config": name,
             "lambda_": lam,
             "update": update,
             "critic_first": first,
+            "no_uphill": noup,
             "seed": seed,
             "test_accuracy": acc,
             "probe": probe,
