@@ -1,5 +1,5 @@
 """Does capturing the training step in one CUDA graph pay? Milliseconds per step of vanilla
-and of mi's default step, run eagerly and replayed from a CUDA graph, for one run and for
+and of mi's `balanced` step, run eagerly and replayed from a CUDA graph, for one run and for
 N runs stacked with torch.func.vmap (as `midebias.training.batched` stacks them).
 
     python benchmarks/cuda_graphs.py --device cuda --n 1 8 32 84 \\
@@ -12,7 +12,7 @@ the stacked step is bound by arithmetic, the precision is what is left to trade.
 
 The step is a standalone copy of the arithmetic of the library's step, written so that it
 can be captured: the same networks (paper-digits encoder and head, the 3-layer critic on
-[z, c]), Adam updates, and mi's default schedule (preset `balanced`: CE and MI gradients from
+[z, c]), Adam updates, and the schedule of mi's preset `balanced` (CE and MI gradients from
 one forward pass, the MI gradient clipped per tensor to the CE gradient's norm and skipped
 when the estimate is below 0, then 10 critic updates on 512 of the last 9 steps' detached
 z, standardised with running statistics). What a graph cannot hold is changed: the floor

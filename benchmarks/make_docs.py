@@ -345,9 +345,9 @@ on the unbiased test set (colour or background independent of the label), the he
 held-out MI estimate between z and the bias code, in nats. Runs a time limit cut off are
 not in the means (hence n = 2 in some cells).
 
-Most sweeps ran before `balanced` became mi's default preset, so they show the presets of
-that time (`best`, `fast`, `paper`); `balanced` is measured in the debiasing gauge below and
-in [debiasing.md](debiasing.md).
+Most sweeps ran before `balanced` and then `staged` became mi's default preset, so they show
+the presets of that time (`best`, `fast`, `paper`); `balanced` and `staged` are measured in
+the debiasing gauge below and in [debiasing.md](debiasing.md).
 """
     )
 
@@ -464,9 +464,9 @@ in [debiasing.md](debiasing.md).
     # Debiasing gauge and searches
     add("## The debiasing gauge (Colored MNIST, sigma^2 0.020, 10,000 digits, 5 epochs)\n")
     add(
-        "What led to `balanced`, mi's default: [debiasing.md](debiasing.md) tells the "
-        "story; these are its numbers. Chosen configurations over seeds and at sigma^2 "
-        "0.050 (`gauge.specs` lists them):\n"
+        "What led to `balanced`, mi's default before `staged`: [debiasing.md](debiasing.md) "
+        "tells the story, and has `staged`'s numbers; these are `balanced`'s. Chosen "
+        "configurations over seeds and at sigma^2 0.050 (`gauge.specs` lists them):\n"
     )
     gkeys = {
         "test": "test",
@@ -652,8 +652,9 @@ in [debiasing.md](debiasing.md).
     add(source("debiasing/speed-cpu.json") + "\n")
     shared = j("debiasing/speed-shared.json")
     add(
-        "CPU, `balanced` (the shared step, the default) against `balanced-separate` (the "
-        f"default of 0.2), {shared['meta']['repeats']} round-robin repeats, median "
+        "CPU, `balanced` (the shared step, the default before `staged`) against "
+        f"`balanced-separate` (the default before it), {shared['meta']['repeats']} "
+        "round-robin repeats, median "
         f"(`{shared['meta']['command']}`, {shared['meta']['threads']} thread(s)):\n"
     )
     add(speed_rows(shared, []) + "\n")

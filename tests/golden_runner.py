@@ -29,7 +29,8 @@ import torch
 #: audit.
 CASES = {
     "vanilla": ("vanilla", {}),
-    "mi-balanced": ("mi", {}),
+    "mi-staged": ("mi", {}),
+    "mi-balanced": ("mi", {"preset": "balanced"}),
     "mi-balanced-separate": ("mi", {"preset": "balanced-separate"}),
     "mi-strict": ("mi", {"preset": "strict"}),
     "mi-paper": ("mi", {"preset": "paper", "critic_steps": 3}),

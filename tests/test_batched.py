@@ -101,14 +101,22 @@ def test_batched_mi_with_grad_fraction_reproduces_single_runs(tmp_path):
     "settings",
     [
         # One Adam on the task gradient plus lambda_ x the clipped MI gradient, per run.
-        {"step": "summed"},
+        {"preset": "balanced", "step": "summed"},
         # The critic trains on the batch's z before the MI gradient is taken (preset strict).
-        {"step": "summed", "critic_first": True},
-        {"step": "shared", "critic_first": True},
-        # ... and the MI part kept from climbing the CE loss, run by run.
-        {"step": "summed", "critic_first": True, "no_uphill": True},
+        {"preset": "balanced", "step": "summed", "critic_first": True},
+        {"preset": "balanced", "step": "shared", "critic_first": True},
+        # ... and the MI part kept from climbing the CE loss, run by run (preset guarded).
+        {"preset": "balanced", "step": "summed", "critic_first": True, "no_uphill": True},
+        # The default (staged): guarded after a first epoch without the MI step.
+        {},
     ],
-    ids=["summed", "summed-critic-first", "shared-critic-first", "summed-no-uphill"],
+    ids=[
+        "summed",
+        "summed-critic-first",
+        "shared-critic-first",
+        "summed-no-uphill",
+        "staged",
+    ],
 )
 def test_batched_mi_with_the_summed_step_or_critic_first_reproduces_single_runs(tmp_path, settings):
     cfgs = [_cfg("mi", 0, settings=settings), _cfg("mi", 1, settings={**settings, "lambda_": 2})]

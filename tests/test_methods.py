@@ -84,7 +84,7 @@ def test_mi_step_moves_the_encoder_not_the_head():
 def test_summed_step_is_one_adam_step_on_ce_plus_the_clipped_mi_gradient():
     # lambda 0: exactly vanilla's step. lambda 1: the head (no MI gradient) takes the same
     # step; the encoder a different one, from the one optimiser (no MI Adam anywhere).
-    summed = {"step": "summed", "critic_steps": 0, "floor": False}
+    summed = {"preset": "balanced", "step": "summed", "critic_steps": 0, "floor": False}
     model_v, vanilla = _make("vanilla")
     model_0, m0 = _make("mi", {**summed, "lambda": 0.0})
     model_1, m1 = _make("mi", {**summed, "lambda": 1.0})
@@ -113,7 +113,7 @@ def test_mi_presets_and_bad_settings():
     from midebias.methods.mi import MIDebias
 
     assert MIDebias.Settings.resolve({"preset": "paper"}).critic_steps == 40
-    assert MIDebias.Settings.resolve({}) == MIDebias.Settings.resolve({"preset": "balanced"})
+    assert MIDebias.Settings.resolve({}) == MIDebias.Settings.resolve({"preset": "staged"})
     assert MIDebias.Settings.resolve({}).balance is True
     with pytest.raises(ValueError, match="balance_min"):
         MIDebias.Settings.resolve({"balance_min": 0})
@@ -132,8 +132,15 @@ def test_mi_presets_and_bad_settings():
     assert MIDebias.Settings.resolve({"preset": "strict", "no_uphill": True}).no_uphill
     guarded = MIDebias.Settings.resolve({"preset": "guarded"})
     assert guarded == dataclasses.replace(strict, preset="guarded", no_uphill=True)
+    staged = MIDebias.Settings.resolve({})
+    assert staged == dataclasses.replace(guarded, preset="staged", delay_epochs=1)
+    balanced = MIDebias.Settings.resolve({"preset": "balanced"})
+    assert (balanced.step, balanced.lambda_, balanced.critic_first) == ("shared", 1.0, False)
+    assert strict == dataclasses.replace(
+        balanced, preset="strict", step="summed", lambda_=2.0, critic_first=True
+    )
     with pytest.raises(ValueError, match="no_uphill: applies to step=summed"):
-        MIDebias.Settings.resolve({"no_uphill": True})
+        MIDebias.Settings.resolve({"preset": "balanced", "no_uphill": True})
 
 
 def test_blindeye_with_alpha_zero_is_vanilla_and_its_head_learns():
@@ -212,7 +219,9 @@ def test_conditional_mi_pairs_within_class_and_needs_a_shuffle_estimator():
         assert sorted(partner.tolist()) == list(range(9))  # a permutation
     with pytest.raises(ValueError, match="shuffle-based"):
         MIDebias.Settings.resolve({"conditional": True, "estimator": "infonce"})
-    model, mi = _make("mi", {"conditional": True, "critic_steps": 1, "step": "joint"})
+    model, mi = _make(
+        "mi", {"preset": "balanced", "conditional": True, "critic_steps": 1, "step": "joint"}
+    )
     before = copy.deepcopy(model)
     mi.update(_batch())
     assert _changed(before.encoder, model.encoder)

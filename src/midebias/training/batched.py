@@ -209,7 +209,7 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
         h = first.settings
         if h.step not in PENALTY_STEPS or h.critic_source != "recent" or h.estimator != "dv":
             raise ValueError(
-                "batched mi needs step=shared (the default preset's) or summed, critic_source="
+                "batched mi needs step=shared or summed (the default preset's), critic_source="
                 f"recent and estimator=dv; got step={h.step}, critic_source={h.critic_source}, "
                 f"estimator={h.estimator}"
             )
