@@ -166,15 +166,15 @@ class MISettings(Settings):
             )
 
 
+#: What the schedules older than "staged" (the field defaults) leave out: lambda_ 1, no
+#: critic-first or no-uphill step, the MI step from the first epoch.
+_UNSTAGED = {"lambda_": 1.0, "critic_first": False, "no_uphill": False, "delay_epochs": 0}
 #: The authors' TF1 schedule for digits (rugrag/learn-unbiased). Their classifier lr is
 #: 1e-4 over 500 epochs: pass --lr 1e-4 for that too.
 _PAPER = MISettings(
     preset="paper",
-    lambda_=1.0,
+    **_UNSTAGED,
     step="separate",
-    critic_first=False,
-    no_uphill=False,
-    delay_epochs=0,
     critic_warmup=True,
     critic_steps=40,
     critic_lr=1e-4,
@@ -197,14 +197,7 @@ _KEEPS_UP = {
 }
 #: The default before "staged": the CE and MI Adam steps from one forward pass (`shared`),
 #: lambda_ 1, the MI step from the first step.
-_BALANCED = MISettings(
-    preset="balanced",
-    lambda_=1.0,
-    step="shared",
-    critic_first=False,
-    no_uphill=False,
-    delay_epochs=0,
-)
+_BALANCED = MISettings(preset="balanced", **_UNSTAGED, step="shared")
 _STRICT = dataclasses.replace(
     _BALANCED, preset="strict", step="summed", lambda_=2.0, critic_first=True
 )
