@@ -137,11 +137,10 @@ def penalty_step(self, z, c, y=None, *, reduce=None):
                 continue
             PATCH_COUNTS["tensors"] += 1
             m = p.grad - t
-            tt = (t * t).sum()
-            excess = (m * t).sum() + tt  # <t + m, t>
-            if excess < 0 and tt > 0:
+            new = P.add_without_climbing(t, m)  # the rule the setting no_uphill kept
+            if not torch.equal(new, t + m):
                 PATCH_COUNTS["projected"] += 1
-                p.grad = t + m - (excess / tt) * t
+                p.grad = new
     return out
 
 
