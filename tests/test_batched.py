@@ -109,6 +109,8 @@ def test_batched_mi_with_grad_fraction_reproduces_single_runs(tmp_path):
         {"preset": "balanced", "step": "summed", "critic_first": True, "no_uphill": True},
         # The default (staged): guarded after a first epoch without the MI step.
         {},
+        # ... with a delay that ends inside the first epoch (3 steps an epoch here).
+        {"delay_epochs": 0, "delay_steps": 2},
     ],
     ids=[
         "summed",
@@ -116,6 +118,7 @@ def test_batched_mi_with_grad_fraction_reproduces_single_runs(tmp_path):
         "shared-critic-first",
         "summed-no-uphill",
         "staged",
+        "step-delay",
     ],
 )
 def test_batched_mi_with_the_summed_step_or_critic_first_reproduces_single_runs(tmp_path, settings):

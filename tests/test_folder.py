@@ -540,3 +540,24 @@ def test_unusable_init_checkpoint_leaves_no_run_folder(tmp_path, capsys):
     assert main([*argv, "--workers", "0", "--out", str(tmp_path / "r")]) == 2
     assert "trunk weights missing" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_resume_reads_mi_settings_newer_than_the_run_as_what_the_run_did(tmp_path):
+    """An mi run saved before critic_first, no_uphill and delay_steps existed continues with
+    them off (what it did); not with the present defaults, which turn two of them on."""
+    import json
+
+    from midebias.training import TrainConfig
+    from midebias.training.run import RunDir, RunError
+
+    cfg = TrainConfig(source="demo", method="mi", settings={"preset": "balanced"}, epochs=1)
+    cfg = cfg.resolve()
+    old = json.loads(json.dumps(cfg.to_dict()))
+    for k in ("critic_first", "no_uphill", "delay_steps"):
+        del old["settings"][k]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    (tmp_path / "run.json").write_text(json.dumps({"status": "running"}))
+    assert RunDir.resume_state(tmp_path, cfg) is None  # accepted; no checkpoint yet
+    staged = TrainConfig(source="demo", method="mi", epochs=1).resolve()
+    with pytest.raises(RunError, match="settings"):
+        RunDir.resume_state(tmp_path, staged)

@@ -68,6 +68,26 @@ def test_mi_with_lambda_zero_is_vanilla(step):
         torch.testing.assert_close(a, b)
 
 
+def test_delay_steps_trains_plain_ce_for_that_many_steps_then_descends_i():
+    """Across an epoch boundary too: the delay counts the run's steps, not the epoch's."""
+    plain = {"delay_epochs": 0, "floor": False, "lambda": 0.0}
+    model_p, ce_only = _make("mi", plain)
+    model_d, delayed = _make("mi", {**plain, "lambda": 2.0, "delay_steps": 3})
+    for i in range(4):
+        if i == 2:  # a new epoch does not restart the count
+            ce_only.start_epoch(lambda: iter(()))
+            delayed.start_epoch(lambda: iter(()))
+        assert delayed.delay_over() == (i >= 3)
+        ce_only.update(_batch(seed=i))
+        delayed.update(_batch(seed=i))
+        same = not _changed(model_p.encoder, model_d.encoder)
+        assert same == (i < 3), i  # the MI gradient first moves the encoder at step 4
+    assert delayed.state_dict()["counters"]["steps_done"] == 4
+    model_r, resumed = _make("mi", {**plain, "lambda": 2.0, "delay_steps": 3})
+    resumed.load_state_dict(delayed.state_dict())
+    assert resumed.steps_done == 4 and resumed.delay_over()
+
+
 @pytest.mark.slow
 def test_mi_step_moves_the_encoder_not_the_head():
     # Separate step: after the CE step, only the encoder gets the MI step.

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -137,10 +138,23 @@ class MISettings(Settings):
     delay_epochs: int = setting(
         1, "epochs of plain CE (T still trains) before the encoder descends I", low=0
     )
+    delay_steps: int = setting(
+        0,
+        "training steps of plain CE (T still trains) before the encoder descends I, counted "
+        "from the run's first step; with delay_epochs, I is descended once both have passed",
+        low=0,
+    )
     balance: bool = setting(
         True, "draw training batches with weights 1 / q(y | c) (midebias.sampling)"
     )
     balance_min: float = setting(0.01, "floor of q(y | c) in those weights", above=0, high=1)
+
+    ADDED: ClassVar[dict[str, Any]] = {
+        "grad_fraction": 1.0,
+        "critic_first": False,
+        "no_uphill": False,
+        "delay_steps": 0,
+    }
 
     def check(self) -> None:
         if self.conditional and self.estimator not in CONDITIONAL_ESTIMATORS:
@@ -304,6 +318,7 @@ class MIDebias(Method):
         self.pool: list[Batch] = []
         self.epoch = 0  # index of the current epoch, from 0
         self.epochs_started = 0
+        self.steps_done = 0  # training steps taken, over all epochs
         self.mi_sum = torch.zeros(())
         self.mi_count = 0
 
@@ -339,6 +354,7 @@ class MIDebias(Method):
             "counters": {
                 "epoch": self.epoch,
                 "epochs_started": self.epochs_started,
+                "steps_done": self.steps_done,
                 "mi_sum": self.mi_sum.detach().cpu(),
                 "mi_count": self.mi_count,
             },
@@ -349,6 +365,8 @@ class MIDebias(Method):
         self.penalty.load_state_dict(state["penalty"])
         k = state["counters"]
         self.epoch, self.epochs_started = int(k["epoch"]), int(k["epochs_started"])
+        # Checkpoints older than delay_steps did not count steps (their runs have no step delay).
+        self.steps_done = int(k.get("steps_done", 0))
         self.mi_sum, self.mi_count = k["mi_sum"].clone(), int(k["mi_count"])
 
     def _encode(self, batch: Batch) -> torch.Tensor:
@@ -379,9 +397,15 @@ class MIDebias(Method):
         return {}
 
     # -- one step ------------------------------------------------------------------------
+    def delay_over(self) -> bool:
+        """Whether the delay (delay_epochs and delay_steps) has passed at the next step."""
+        h = self.settings
+        return self.epoch >= h.delay_epochs and self.steps_done >= h.delay_steps
+
     def update(self, batch: Batch) -> dict[str, float]:
         h = self.settings
-        active = self.epoch >= h.delay_epochs and h.lambda_ > 0
+        active = self.delay_over() and h.lambda_ > 0
+        self.steps_done += 1
         step = {
             "separate": self._separate_step,
             "shared": self._shared_step,

@@ -106,6 +106,14 @@ class Settings:
     PRESETS: ClassVar[dict[str, Settings]] = {}
     #: Used in messages ("mi setting lambda_: ...").
     OWNER: ClassVar[str] = "method"
+    #: Settings added after runs were first recorded, each with the value that does what
+    #: runs made before it did (`--resume` reads a saved config that lacks one as that).
+    ADDED: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def completed(cls, saved: Mapping[str, Any]) -> dict[str, Any]:
+        """A run's saved settings with each setting added since read as its `ADDED` value."""
+        return {**{k: v for k, v in cls.ADDED.items() if k not in saved}, **saved}
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

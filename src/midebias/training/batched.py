@@ -410,7 +410,9 @@ class BatchedFit:
         if self.h.critic_first:  # as MIPenalty.step with critic_first
             self._train_critic(z.detach(), c, y)
         mi = self._dv(z_mi, c, y)
-        active = torch.tensor([m.epoch >= self.h.delay_epochs for m in self.methods])
+        active = torch.tensor([m.delay_over() for m in self.methods])
+        for m in self.methods:  # as MIDebias.update counts them
+            m.steps_done += 1
         active = active.to(mi.device) & (self.lambdas.to(mi.device) > 0)
         if self.h.floor:
             active &= mi.detach() > 0
