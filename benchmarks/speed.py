@@ -38,6 +38,7 @@ CONFIGS = {
     "mi-paper": ("colored-mnist", "mi", "paper-digits", {"preset": "paper"}, {}),
     "mi-balanced": ("colored-mnist", "mi", "paper-digits", {"preset": "balanced"}, {}),
     "mi-strict": ("colored-mnist", "mi", "paper-digits", {"preset": "strict"}, {}),
+    "mi-staged": ("colored-mnist", "mi", "paper-digits", {"preset": "staged"}, {}),
     "mi-balanced-separate": (
         "colored-mnist",
         "mi",

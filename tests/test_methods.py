@@ -153,7 +153,7 @@ def test_mi_presets_and_bad_settings():
     guarded = MIDebias.Settings.resolve({"preset": "guarded"})
     assert guarded == dataclasses.replace(strict, preset="guarded", no_uphill=True)
     staged = MIDebias.Settings.resolve({})
-    assert staged == dataclasses.replace(guarded, preset="staged", delay_epochs=1)
+    assert staged == dataclasses.replace(guarded, preset="staged", delay_steps=71)
     balanced = MIDebias.Settings.resolve({"preset": "balanced"})
     assert (balanced.step, balanced.lambda_, balanced.critic_first) == ("shared", 1.0, False)
     assert strict == dataclasses.replace(

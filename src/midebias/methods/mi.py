@@ -136,10 +136,10 @@ class MISettings(Settings):
     normalize: bool = setting(True, "the critic sees z standardised with running statistics")
     floor: bool = setting(True, "descend max(I_hat, 0): never reward fooling the critic")
     delay_epochs: int = setting(
-        1, "epochs of plain CE (T still trains) before the encoder descends I", low=0
+        0, "epochs of plain CE (T still trains) before the encoder descends I", low=0
     )
     delay_steps: int = setting(
-        0,
+        71,
         "training steps of plain CE (T still trains) before the encoder descends I, counted "
         "from the run's first step; with delay_epochs, I is descended once both have passed",
         low=0,
@@ -181,8 +181,14 @@ class MISettings(Settings):
 
 
 #: What the schedules older than "staged" (the field defaults) leave out: lambda_ 1, no
-#: critic-first or no-uphill step, the MI step from the first epoch.
-_UNSTAGED = {"lambda_": 1.0, "critic_first": False, "no_uphill": False, "delay_epochs": 0}
+#: critic-first or no-uphill step, the MI step from the first step.
+_UNSTAGED = {
+    "lambda_": 1.0,
+    "critic_first": False,
+    "no_uphill": False,
+    "delay_epochs": 0,
+    "delay_steps": 0,
+}
 #: The authors' TF1 schedule for digits (rugrag/learn-unbiased). Their classifier lr is
 #: 1e-4 over 500 epochs: pass --lr 1e-4 for that too.
 _PAPER = MISettings(
@@ -218,8 +224,9 @@ _STRICT = dataclasses.replace(
 MISettings.PRESETS = {
     # The default: the critic that keeps up, unconditional, on bias-balanced batches
     # (samples drawn with weights 1 / q(y | c), so that c says little about y in what the
-    # network sees; see midebias.sampling). The first epoch is plain cross-entropy on those
-    # batches (T trains meanwhile); then one Adam step on the CE gradient plus twice the
+    # network sees; see midebias.sampling). The first 71 steps (about 9,000 samples at
+    # batch 128: one epoch of the debiasing gauge) are plain cross-entropy on those batches
+    # (T trains meanwhile); then one Adam step on the CE gradient plus twice the
     # MI gradient, clipped per tensor to the CE gradient and kept from climbing the CE loss
     # (`summed`, `no_uphill`), from a critic that has trained on the batch's z first.
     # Chosen on the gauge's val_unbiased split and bias probe (docs/debiasing.md).
@@ -240,7 +247,7 @@ MISettings.PRESETS = {
     "strict": _STRICT,
     # `strict` with the MI part of each tensor's update kept from climbing the CE loss
     # (`no_uphill`): on Biased MNIST `strict` lost the task on one seed, this did not.
-    # `staged` without the first epoch of plain CE.
+    # `staged` without the first steps of plain CE.
     "guarded": dataclasses.replace(_STRICT, preset="guarded", no_uphill=True),
     # The conditional estimate I(z; c | y) with the critic that keeps up and the authors'
     # separate CE and MI steps with per-tensor clipping, on plain batches.
