@@ -88,6 +88,21 @@ def test_delay_steps_trains_plain_ce_for_that_many_steps_then_descends_i():
     assert resumed.steps_done == 4 and resumed.delay_over()
 
 
+@pytest.mark.parametrize(
+    "epochs, steps, ends_at",
+    # The step (counted from 0, 10 steps an epoch) at which the MI step first acts.
+    [(0, 0, 0), (1, 0, 10), (0, 3, 3), (1, 25, 10), (3, 25, 25)],
+)
+def test_the_delay_ends_at_the_first_of_its_epochs_and_steps(epochs, steps, ends_at):
+    _, mi = _make("mi", {"delay_epochs": epochs, "delay_steps": steps})
+
+    def over(n: int) -> bool:
+        mi.epoch, mi.steps_done = n // 10, n
+        return mi.delay_over()
+
+    assert next(n for n in range(100) if over(n)) == ends_at
+
+
 @pytest.mark.slow
 def test_mi_step_moves_the_encoder_not_the_head():
     # Separate step: after the CE step, only the encoder gets the MI step.
@@ -153,7 +168,7 @@ def test_mi_presets_and_bad_settings():
     guarded = MIDebias.Settings.resolve({"preset": "guarded"})
     assert guarded == dataclasses.replace(strict, preset="guarded", no_uphill=True)
     staged = MIDebias.Settings.resolve({})
-    assert staged == dataclasses.replace(guarded, preset="staged", delay_steps=71)
+    assert staged == dataclasses.replace(guarded, preset="staged", delay_epochs=1, delay_steps=71)
     balanced = MIDebias.Settings.resolve({"preset": "balanced"})
     assert (balanced.step, balanced.lambda_, balanced.critic_first) == ("shared", 1.0, False)
     assert strict == dataclasses.replace(

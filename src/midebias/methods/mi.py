@@ -136,12 +136,15 @@ class MISettings(Settings):
     normalize: bool = setting(True, "the critic sees z standardised with running statistics")
     floor: bool = setting(True, "descend max(I_hat, 0): never reward fooling the critic")
     delay_epochs: int = setting(
-        0, "epochs of plain CE (T still trains) before the encoder descends I", low=0
+        1,
+        "epochs of plain CE (T still trains) before the encoder descends I; with "
+        "delay_steps, the delay ends at whichever of the two is set (not 0) and comes first",
+        low=0,
     )
     delay_steps: int = setting(
         71,
-        "training steps of plain CE (T still trains) before the encoder descends I, counted "
-        "from the run's first step; with delay_epochs, I is descended once both have passed",
+        "training steps of plain CE before the encoder descends I, counted from the run's "
+        "first step (see delay_epochs); both 0: I is descended from the first step",
         low=0,
     )
     balance: bool = setting(
@@ -224,9 +227,9 @@ _STRICT = dataclasses.replace(
 MISettings.PRESETS = {
     # The default: the critic that keeps up, unconditional, on bias-balanced batches
     # (samples drawn with weights 1 / q(y | c), so that c says little about y in what the
-    # network sees; see midebias.sampling). The first 71 steps (about 9,000 samples at
-    # batch 128: one epoch of the debiasing gauge) are plain cross-entropy on those batches
-    # (T trains meanwhile); then one Adam step on the CE gradient plus twice the
+    # network sees; see midebias.sampling). The first epoch, or the first 71 steps if that
+    # is shorter (about 9,000 samples at batch 128: one epoch of the debiasing gauge), is
+    # plain cross-entropy on those batches (T trains meanwhile); then one Adam step on the CE gradient plus twice the
     # MI gradient, clipped per tensor to the CE gradient and kept from climbing the CE loss
     # (`summed`, `no_uphill`), from a critic that has trained on the batch's z first.
     # Chosen on the gauge's val_unbiased split and bias probe (docs/debiasing.md).
@@ -405,9 +408,15 @@ class MIDebias(Method):
 
     # -- one step ------------------------------------------------------------------------
     def delay_over(self) -> bool:
-        """Whether the delay (delay_epochs and delay_steps) has passed at the next step."""
+        """Whether the plain-CE start has ended before the next step: at the first of
+        delay_epochs epochs and delay_steps steps, counting only the ones set (not 0)."""
         h = self.settings
-        return self.epoch >= h.delay_epochs and self.steps_done >= h.delay_steps
+        ended = []
+        if h.delay_epochs:
+            ended.append(self.epoch >= h.delay_epochs)
+        if h.delay_steps:
+            ended.append(self.steps_done >= h.delay_steps)
+        return not ended or any(ended)
 
     def update(self, batch: Batch) -> dict[str, float]:
         h = self.settings
