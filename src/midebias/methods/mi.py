@@ -229,9 +229,10 @@ MISettings.PRESETS = {
     # (samples drawn with weights 1 / q(y | c), so that c says little about y in what the
     # network sees; see midebias.sampling). The first epoch, or the first 71 steps if that
     # is shorter (about 9,000 samples at batch 128: one epoch of the debiasing gauge), is
-    # plain cross-entropy on those batches (T trains meanwhile); then one Adam step on the CE gradient plus twice the
-    # MI gradient, clipped per tensor to the CE gradient and kept from climbing the CE loss
-    # (`summed`, `no_uphill`), from a critic that has trained on the batch's z first.
+    # plain cross-entropy on those batches (T trains meanwhile); then one Adam step on the
+    # CE gradient plus twice the MI gradient, clipped per tensor to the CE gradient and kept
+    # from climbing the CE loss (`summed`, `no_uphill`), from a critic that has trained on
+    # the batch's z first.
     # Chosen on the gauge's val_unbiased split and bias probe (docs/debiasing.md).
     "staged": MISettings(),
     # The default until "staged": the same critic and batches, the MI step from the first
