@@ -167,12 +167,10 @@ class RunDir:
             for f in dataclasses.fields(cfg)
             if f.default is not dataclasses.MISSING
         }
-        if isinstance(saved_cfg.get("settings"), dict) and cfg.method:
-            # ... and a method setting newer than it the value that did what the run did.
-            from midebias.methods import get_method
-
-            saved = saved_cfg["settings"]
-            saved_cfg["settings"] = get_method(cfg.method).Settings.completed(saved)
+        if isinstance(saved_cfg.get("settings"), dict):
+            # ... and a method setting newer than it the value that did what the run did
+            # (cfg is resolved: its settings are the method's Settings instance).
+            saved_cfg["settings"] = type(cfg.settings).completed(saved_cfg["settings"])
         diff = sorted(
             k for k in new if k not in ignore and saved_cfg.get(k, defaults.get(k)) != new[k]
         )
