@@ -8,7 +8,9 @@
 #     bash benchmarks/gpu_full_peers.sh [OUT_DIR]   # default benchmarks/results/gpu/full-peers
 #
 # Writes OUT_DIR/curves.json (every run's per-epoch record, finished or not) and
-# OUT_DIR/report.json (the finished runs). METHODS="mi" runs only those methods.
+# OUT_DIR/report.json (the finished runs). METHODS="mi" runs only those methods; SIGMAS
+# and SEEDS replace the lists (e.g. SIGMAS="0.02 0.03 0.04 0.05" METHODS=mi for the
+# default at every sigma^2 of the full-size table).
 # SMALL=1 DEVICE=cpu: a tiny dry run.
 set -u
 # shellcheck source=benchmarks/summarise_runs.sh
@@ -21,7 +23,8 @@ export OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 if [ "${SMALL:-0}" = 1 ]; then
     EPOCHS=1 SIGMAS="0.05" SEEDS="0" SIZE="--train-size 300" RUN_S=${RUN_S:-300}
 else
-    EPOCHS=${EPOCHS:-10} SIGMAS="0.03 0.04 0.05" SEEDS="0 1 2" SIZE="" RUN_S=${RUN_S:-400}
+    EPOCHS=${EPOCHS:-10} SIGMAS=${SIGMAS:-"0.03 0.04 0.05"} SEEDS=${SEEDS:-"0 1 2"} SIZE=""
+    RUN_S=${RUN_S:-400}
 fi
 mkdir -p "$OUT" "$RUNS"
 pids=()
