@@ -1,6 +1,7 @@
 """Per-epoch curves of every run folder below a folder, as one JSON file to commit (raw run
 folders stay out of git): each run's label, whether it finished, its settings and every
-epoch's record (losses, including mi's training-time estimate, and the evaluations).
+epoch's record (losses, including mi's training-time estimate, and the evaluations), with
+its benchmark and bias strength (`benchmarks/plot_curves.py` draws them).
 
     python benchmarks/collect_curves.py benchmarks/results/debiasing/full \\
         --out benchmarks/results/debiasing/full/curves.json
@@ -23,6 +24,8 @@ def collect(parent: Path) -> dict:
         epochs = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
         runs[folder.name] = {
             "label": cfg.get("label", cfg["method"]),
+            "benchmark": cfg.get("benchmark"),
+            "strength": cfg.get("strength"),
             "finished": (folder / "metrics.json").exists(),
             "device": cfg.get("device"),
             "epochs_planned": cfg.get("epochs"),
