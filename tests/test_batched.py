@@ -190,6 +190,7 @@ def test_runs_that_differ_in_more_than_seed_strength_lambda_are_refused(change, 
         (_cfg("lnl", 0), "supports vanilla and mi"),
         (_cfg("mi", 0, settings={"preset": "balanced-separate"}), "step=shared"),
         (_cfg("vanilla", 0, model="simple-conv"), "BatchNorm"),
+        (_cfg("vanilla", 0, lr_schedule="cosine"), "lr-schedule cosine"),
     ],
 )
 def test_what_does_not_batch_is_refused_before_any_work(cfg, message, tmp_path):

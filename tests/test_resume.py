@@ -50,6 +50,7 @@ def _results(run: Path) -> tuple[dict, list[dict]]:
     [
         (TINY, "vanilla"),
         (TINY, "mi"),
+        pytest.param([*TINY, "--lr-schedule", "cosine"], "mi", id="mi-cosine"),
         pytest.param(
             GERMAN,
             "mi",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -83,6 +84,7 @@ def test_divergence_is_reported_with_advice(tiny):
         (dict(bias_code="hsv"), "unknown bias code"),
         (dict(settings={"nope": 1}), "nope: no such setting"),
         (dict(settings={"weight_decay": "abc"}), "weight_decay: expects a number"),
+        (dict(lr_schedule="linear"), "--lr-schedule 'linear'"),
     ],
 )
 def test_bad_settings_are_rejected_before_work(kw, message):
@@ -165,3 +167,52 @@ def test_select_reports_the_best_validation_epoch_and_keeps_its_network(tiny, tm
 def test_select_takes_validation_metrics_only():
     with pytest.raises(ValueError, match="validation split"):
         _cfg(select="test_accuracy").resolve()
+
+
+def _rates_per_step(monkeypatch, method_cls, cfg, data):
+    """Train `cfg`; return, for each step, the rates of the method's optimisers and of mi's
+    critic (None for other methods) as the step began."""
+    seen = []
+    real = method_cls.update
+
+    def spy(self, batch):
+        critic = getattr(getattr(self, "penalty", None), "critic_opt", None)
+        seen.append(
+            (
+                [g["lr"] for o in self.scheduled_optimizers() for g in o.param_groups],
+                None if critic is None else critic.param_groups[0]["lr"],
+                [("initial_lr" in g) for o in self.scheduled_optimizers() for g in o.param_groups],
+            )
+        )
+        return real(self, batch)
+
+    monkeypatch.setattr(method_cls, "update", spy)
+    train(cfg, data=data)
+    return seen
+
+
+@pytest.mark.slow
+def test_cosine_lr_schedule_decays_the_method_rates_not_the_critics(tiny, monkeypatch):
+    from midebias.methods import MIDebias
+    from midebias.training.loop import lr_factor
+
+    assert lr_factor(0, 10) == 1.0 and lr_factor(5, 10) == pytest.approx(0.5)
+    assert lr_factor(9, 10) == pytest.approx(0.5 * (1 + math.cos(0.9 * math.pi)))
+    seen = _rates_per_step(monkeypatch, Vanilla, _cfg(lr_schedule="cosine", lr=2e-3), tiny)
+    total = len(seen)
+    assert total == 2 * 8  # 2 epochs of 512 digits at batch 64
+    for t, (rates, _, _) in enumerate(seen):
+        assert rates == [pytest.approx(2e-3 * lr_factor(t, total))]
+    # mi (step=separate: two Adams of its own): both decay, the critic's rate does not.
+    cfg = _cfg(method="mi", lr_schedule="cosine", settings={"preset": "balanced-separate"})
+    seen = _rates_per_step(monkeypatch, MIDebias, cfg, tiny)
+    assert [len(r) for r, _, _ in seen] == [2] * total
+    assert seen[-1][0] == [pytest.approx(1e-3 * lr_factor(total - 1, total))] * 2
+    assert {c for _, c, _ in seen} == {1e-3}
+
+
+@pytest.mark.slow
+def test_constant_lr_schedule_leaves_the_rates_alone(tiny, monkeypatch):
+    seen = _rates_per_step(monkeypatch, Vanilla, _cfg(), tiny)
+    assert {tuple(r) for r, _, _ in seen} == {(1e-3,)}
+    assert not any(any(marks) for _, _, marks in seen)  # no initial_lr written either

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from midebias import __version__
 from midebias.methods.settings import SettingError
-from midebias.training.config import SELECTABLE
+from midebias.training.config import LR_SCHEDULES, SELECTABLE
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -157,6 +157,13 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     )
     t.add_argument("--batch-size", type=_positive_int, help="default: the benchmark's")
     t.add_argument("--lr", type=_positive_float, help="default: the benchmark's (1e-3)")
+    t.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default="constant",
+        help="cosine: every optimiser of the method but mi's critic decays from --lr to 0 "
+        "along a cosine over the run's steps (default: constant)",
+    )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--train-size", type=_positive_int, help="use only N training images")
     t.add_argument("--val-fraction", type=float, default=0.1)
@@ -367,6 +374,7 @@ def train_config(args: argparse.Namespace, parser: argparse.ArgumentParser, *, d
         progress=not args.no_progress,
         eval_every=args.eval_every,
         select=args.select,
+        lr_schedule=args.lr_schedule,
         channels_last=args.channels_last,
         target=args.target,
         bias_columns=args.bias,

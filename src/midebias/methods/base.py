@@ -71,6 +71,10 @@ class Method:
         """Every optimiser the method steps, by name (for checkpoints)."""
         return {}
 
+    def scheduled_optimizers(self) -> list[torch.optim.Optimizer]:
+        """The optimisers whose learning rate follows the run's `lr_schedule`."""
+        return list(self.optimizers().values())
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue training exactly: networks, optimisers and (in
         subclasses that extend this) counters and buffers. Tensors, numbers and plain

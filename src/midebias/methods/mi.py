@@ -355,6 +355,12 @@ class MIDebias(Method):
     def optimizers(self):
         return {"opt": self.opt, **({"opt_mi": self.opt_mi} if self.opt_mi else {})}
 
+    def scheduled_optimizers(self):
+        """The classifier's Adam and the MI step's (step=separate's, or the penalty's with
+        step=shared); the critic's keeps its learning rate."""
+        own = self.penalty.encoder_opt
+        return [*self.optimizers().values(), *([own] if own is not None else [])]
+
     def state_dict(self):
         # The penalty's state holds the critic's optimiser, the running statistics of z
         # and the buffer of recent z. The pool of batches is not kept: every epoch starts

@@ -205,6 +205,11 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
         raise ValueError(f"batched training supports vanilla and mi, not {first.method!r}")
     if first.benchmark in ("folder", "imdb"):
         raise ValueError("batched training holds every run's data as tensors: not folder/imdb")
+    if first.lr_schedule != "constant":
+        raise ValueError(
+            f"batched training keeps the learning rate constant: not --lr-schedule "
+            f"{first.lr_schedule} (train those runs one by one)"
+        )
     if first.method == "mi":
         h = first.settings
         if h.step not in PENALTY_STEPS or h.critic_source != "recent" or h.estimator != "dv":

@@ -33,6 +33,8 @@ def check_device(name: str) -> str:
 
 #: Metrics `select` may pick the epoch by (validation splits only).
 SELECTABLE = ("val_accuracy", "val_unbiased_accuracy")
+#: How the learning rate of the method's optimisers moves over the run (`lr_factor`).
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -65,6 +67,9 @@ class TrainConfig:
     #: Keep the network of the evaluated epoch with the best value of this validation
     #: metric (val_accuracy or val_unbiased_accuracy); None: the last epoch's.
     select: str | None = None
+    #: constant: lr throughout; cosine: lr x (1 + cos(pi t / T)) / 2 at step t of T, for
+    #: every optimiser of the method except mi's critic (`Method.scheduled_optimizers`).
+    lr_schedule: str = "constant"
     channels_last: bool = False  # NHWC memory format for the network and its inputs
     # Image files (folder, imdb; docs/images.md):
     target: str | None = None  # folder: the CSV's target column
@@ -116,6 +121,10 @@ class TrainConfig:
             raise ValueError(
                 f"--select {c.select}: choose one of {', '.join(SELECTABLE)} (a validation "
                 "split; selecting on a test split would report a chosen, not a measured, number)"
+            )
+        if c.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"--lr-schedule {c.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}"
             )
         if not 0 < c.val_fraction < 1:
             raise ValueError(f"--val-fraction must be in (0, 1), got {c.val_fraction}")

@@ -54,6 +54,7 @@ def fit(
     desc: str = "",
     dist: Distributed | None = None,
     best: BestEpoch | None = None,
+    lr_schedule: str = "constant",
 ) -> tuple[list[dict[str, Any]], float]:
     """Train `method` for `epochs` passes over `train_split`; return (one record per epoch,
     training seconds). With `best`, the network ends with the weights of the evaluated
@@ -70,6 +71,11 @@ def fit(
     global batches and trains on its shard of each; the method makes each step the step of
     the global batch. Pass `evaluate` and `run` in rank 0 only (the one that writes). A last
     batch with fewer samples than processes joins the one before it.
+
+    `lr_schedule` "cosine" sets, before each step t of the run's T, the learning rate of
+    every optimiser in `method.scheduled_optimizers()` to its initial rate x (1 + cos(pi t
+    / T)) / 2 (the initial rate kept in each parameter group as "initial_lr", which the
+    checkpoint saves); "constant" leaves the rates alone.
     """
     method_generator = method_generator or generator
     model = method.model
@@ -93,6 +99,12 @@ def fit(
         )
 
     steps = train_split.num_batches(batch_size, min_last)
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be constant or cosine, got {lr_schedule!r}")
+    scheduled = method.scheduled_optimizers() if lr_schedule == "cosine" else []
+    for opt in scheduled:
+        for group in opt.param_groups:
+            group.setdefault("initial_lr", group["lr"])
     records: list[dict[str, Any]] = []
     train_seconds = 0.0
     first_epoch = 1
@@ -124,7 +136,12 @@ def fit(
             leave=False,
             unit="batch",
         )
-        for batch in bar:
+        for i, batch in enumerate(bar):
+            if scheduled:
+                factor = lr_factor((epoch - 1) * steps + i, epochs * steps)
+                for opt in scheduled:
+                    for group in opt.param_groups:
+                        group["lr"] = group["initial_lr"] * factor
             for k, v in method.update(batch).items():
                 sums[k] = sums[k] + v  # tensors stay on the device: no sync per step
         if device.type == "cuda":
@@ -163,6 +180,12 @@ def fit(
         best.restore(model)
     model.eval()
     return records, train_seconds
+
+
+def lr_factor(step: int, total: int) -> float:
+    """The cosine schedule's factor at step `step` (from 0) of `total`: 1 at the first
+    step, falling to near 0 at the last."""
+    return 0.5 * (1.0 + math.cos(math.pi * step / total))
 
 
 def epoch_losses(sums: dict[str, Any], steps: int, epoch: int, run: str = "") -> dict[str, float]:
@@ -448,6 +471,7 @@ def _train(cfg, out, data, overwrite, resume, history, label, dist) -> dict[str,
         progress=cfg.progress and job.main,
         desc=cfg.method,
         dist=dist,
+        lr_schedule=cfg.lr_schedule,
         best=job.best,
     )
     if history is not None and job.saved is not None:
