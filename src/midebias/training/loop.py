@@ -28,7 +28,7 @@ from midebias.distributed import setup as setup_distributed
 from midebias.evaluation.metrics import accuracy, embed
 from midebias.methods import Method, get_method
 from midebias.models import Classifier, has_batchnorm, make_model
-from midebias.training.config import TrainConfig
+from midebias.training.config import LR_SCHEDULES, TrainConfig
 from midebias.training.run import RunDir
 
 
@@ -99,8 +99,10 @@ def fit(
         )
 
     steps = train_split.num_batches(batch_size, min_last)
-    if lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"lr_schedule must be constant or cosine, got {lr_schedule!r}")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(
+            f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}"
+        )
     scheduled = method.scheduled_optimizers() if lr_schedule == "cosine" else []
     for opt in scheduled:
         for group in opt.param_groups:
