@@ -55,6 +55,7 @@ from midebias.training.loop import (
     build_data,
     checkpoint_state,
     epoch_losses,
+    lr_factor,
     prepare,
 )
 from midebias.training.run import RunDir
@@ -67,7 +68,9 @@ class StackedAdam:
     """torch.optim.Adam's update (its single-tensor form) on stacked parameters: row n of
     every tensor is run n's, with its own learning rate `lr[n]` and step count. `step`
     takes the gradients and, optionally, a boolean mask of the runs that step (the others'
-    parameters, moments and step counts are left as they are).
+    parameters, moments and step counts are left as they are). `schedule(factor)` sets
+    every run's rate to its initial one x factor, as `fit` does to a torch Adam's param
+    groups under `lr_schedule` "cosine".
 
     The operations are torch's own, in place, in its order, so each row is bit for bit
     what run n's torch Adam computes: on whole stacked tensors when every run steps with
@@ -77,6 +80,7 @@ class StackedAdam:
         self.params = list(params)
         n = len(self.params[0])
         self.lr = [float(v) for v in torch.as_tensor(lr, dtype=torch.float64).expand(n)]
+        self.initial_lr: list[float] | None = None  # set by the first `schedule`
         self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
         self.steps = [0] * n  # on the host, as torch's Adam reads its step count
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
@@ -100,6 +104,13 @@ class StackedAdam:
                 i,
             )
 
+    def schedule(self, factor: float) -> None:
+        """Every run's learning rate := its initial rate x `factor` (the arithmetic of
+        `fit`'s `group["initial_lr"] * factor`)."""
+        if self.initial_lr is None:
+            self.initial_lr = list(self.lr)
+        self.lr = [v * factor for v in self.initial_lr]
+
     def _update(self, params, grads, exp_avgs, exp_avg_sqs, i: int) -> None:
         """torch.optim.adam._single_tensor_adam's arithmetic, for run i's step and lr."""
         b1, b2 = self.betas
@@ -116,7 +127,11 @@ class StackedAdam:
 
     def write_back(self, n: int, opt: torch.optim.Optimizer, params: Sequence[nn.Parameter]):
         """Run n's moments and step count as the state of its own torch Adam `opt` over
-        `params` (the same tensors, in the same order as the stacked ones)."""
+        `params` (the same tensors, in the same order as the stacked ones), and, once
+        scheduled, its rates as `fit` leaves them in the param groups."""
+        if self.initial_lr is not None:
+            for group in opt.param_groups:
+                group["initial_lr"], group["lr"] = self.initial_lr[n], self.lr[n]
         if self.steps[n] == 0:
             return  # never stepped: torch's Adam has no state yet either
         for p, m, v in zip(params, self.exp_avg, self.exp_avg_sq, strict=True):
@@ -205,11 +220,6 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
         raise ValueError(f"batched training supports vanilla and mi, not {first.method!r}")
     if first.benchmark in ("folder", "imdb"):
         raise ValueError("batched training holds every run's data as tensors: not folder/imdb")
-    if first.lr_schedule != "constant":
-        raise ValueError(
-            f"batched training keeps the learning rate constant: not --lr-schedule "
-            f"{first.lr_schedule} (train those runs one by one)"
-        )
     if first.method == "mi":
         h = first.settings
         if h.step not in PENALTY_STEPS or h.critic_source != "recent" or h.estimator != "dv":
@@ -355,7 +365,12 @@ class BatchedFit:
                 for k, v in s.items():
                     sums[i]["start_" + k] = v
             iters = [b() for b in epoch_batches]
-            for _ in range(steps):
+            for t in range(steps):
+                if cfg.lr_schedule == "cosine":  # as `fit`: the task's and the MI step's Adam
+                    factor = lr_factor((epoch - 1) * steps + t, cfg.epochs * steps)
+                    for opt in (self.opt, self.mi_opt if self.mi else None):
+                        if opt is not None:
+                            opt.schedule(factor)
                 out = self.step([next(it) for it in iters])
                 for k, v in out.items():  # v: one value per run
                     for i in range(len(jobs)):
