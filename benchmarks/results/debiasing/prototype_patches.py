@@ -21,7 +21,9 @@ task gradient, so with update="add" the summed step cannot point uphill in the t
 {"no_uphill": true} (with update="add") leaves the clipped MI gradient m as it is unless
 the summed gradient t + m of a tensor would point uphill in the task loss (<t + m, t> < 0);
 then it removes from m just enough of its component along t that <t + m, t> = 0. Steps
-counted in PATCH_COUNTS (tensors seen, tensors projected).
+counted in PATCH_COUNTS (tensors seen, tensors projected). {"decay": D} replaces the
+network's Adam (mi's and vanilla's) by AdamW at the same lr with decoupled weight decay D
+(each step every weight shrinks by the factor 1 - lr x D, whatever its gradient).
 
     OMP_NUM_THREADS=1 python benchmarks/results/debiasing/prototype_patches.py SPECS OUT 0/1
 """
@@ -182,6 +184,23 @@ M.MIDebias.update = with_ema(M.MIDebias.update)
 V.Vanilla.update = with_ema(V.Vanilla.update)
 L.epoch_losses = epoch_losses
 V.Vanilla.start_epoch = vanilla_start_epoch
+
+_mi_init, _vanilla_init = M.MIDebias.__init__, V.Vanilla.__init__
+
+
+def with_decay(init):
+    def patched(self, model, **kw):
+        init(self, model, **kw)
+        if PATCH.get("decay"):
+            self.opt = torch.optim.AdamW(
+                model.parameters(), lr=self.lr, weight_decay=PATCH["decay"]
+            )
+
+    return patched
+
+
+M.MIDebias.__init__ = with_decay(_mi_init)
+V.Vanilla.__init__ = with_decay(_vanilla_init)
 
 if __name__ == "__main__":
     specs_path, out, part = sys.argv[1:4]

@@ -28,8 +28,8 @@ from midebias.estimators.critics import SeparableCritic  # noqa: E402
 
 #: name -> MIPenalty keywords (plus "steps", "critic"); seeds 0 and 1 unless "seeds".
 CONFIGS = {
-    "defaults": {},
-    "lambda 0 (balancing alone)": {"lambda_": 0.0},
+    "defaults": {"seeds": [0, 1, 2, 3, 4]},
+    "lambda 0 (balancing alone)": {"lambda_": 0.0, "seeds": [0, 1, 2, 3, 4]},
     "clip off": {"clip": False},
     "estimator club": {"estimator": "club"},
     "estimator nwj": {"estimator": "nwj"},
@@ -52,6 +52,15 @@ CONFIGS = {
     # Every 100 steps a fresh critic (re-initialised, new optimiser) trained 500 updates on
     # the last 33 batches' z, so the encoder meets a critic it has not yet learnt to evade.
     "critic reset every 100 steps": {"reset_every": 100, "buffer": 32},
+    # The loop's own optimiser with decoupled weight decay (AdamW's weight_decay; each step
+    # every encoder and head weight shrinks by 1 - 1e-3 x wd), with and without the penalty.
+    "wd 0.1, defaults": {"opt_wd": 0.1},
+    "wd 1, lambda 0": {"lambda_": 0.0, "opt_wd": 1.0},
+    "wd 1, defaults": {"opt_wd": 1.0},
+    "wd 3, lambda 0": {"lambda_": 0.0, "opt_wd": 3.0, "seeds": [0, 1, 2, 3, 4]},
+    "wd 3, defaults": {"opt_wd": 3.0, "seeds": [0, 1, 2, 3, 4]},
+    "wd 10, lambda 0": {"lambda_": 0.0, "opt_wd": 10.0, "seeds": [0, 1, 2, 3, 4]},
+    "wd 10, defaults": {"opt_wd": 10.0, "seeds": [0, 1, 2, 3, 4]},
 }
 EVERY = 250
 
@@ -76,6 +85,7 @@ def trace(
     critic: str = "joint",
     exact_marginal: bool = False,
     reset_every: int = 0,
+    opt_wd: float = 0.0,
     **kw,
 ) -> list[dict]:
     g = torch.Generator().manual_seed(seed)
@@ -91,7 +101,9 @@ def trace(
         penalty.critic_opt = torch.optim.Adam(penalty.estimator.parameters(), lr=1e-3)
     if exact_marginal:
         exact_marginal_dv(penalty.estimator)
-    opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=1e-3)
+    # AdamW with weight_decay 0 is Adam, bit for bit (rerun: the defaults trace of seed 0).
+    params = [*enc.parameters(), *head.parameters()]
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=opt_wd)
     c1 = F.one_hot(c, 2).float()
     w = balancing_weights(c1, y)
     points = []
