@@ -3,8 +3,9 @@ unbiased test accuracy, val_unbiased accuracy, the bias probe (on test, and on v
 `val_probe`, the one to choose settings on) and the MI estimates.
 
 Each line of SPECS is a JSON object: "name" (row label), optional "method", "settings",
-"benchmark", "strength", "seed", "epochs", "train_size", "bias_code", "model" (defaults:
-Colored MNIST, sigma^2 0.020, 10,000 digits, 5 epochs, seed 0, the benchmark's network).
+"benchmark", "strength", "seed", "epochs", "train_size", "bias_code", "model",
+"lr_schedule" (defaults: Colored MNIST, sigma^2 0.020, 10,000 digits, 5 epochs, seed 0,
+the benchmark's network, a constant learning rate).
 Results go to OUT (JSON lines, one per run, with the per-epoch losses); names already in
 OUT are skipped, so a run resumes. Every spec's keys are checked before the first run.
 Two processes with one thread each use both cores of a 2-core machine:
@@ -30,7 +31,17 @@ from midebias.report import format_table
 from midebias.training import TrainConfig, train
 from midebias.training.reaudit import audit_split
 
-KEYS = ("method", "benchmark", "strength", "seed", "epochs", "train_size", "bias_code", "model")
+KEYS = (
+    "method",
+    "benchmark",
+    "strength",
+    "seed",
+    "epochs",
+    "train_size",
+    "bias_code",
+    "model",
+    "lr_schedule",
+)
 
 
 def run_spec(spec: dict) -> dict:
@@ -43,6 +54,7 @@ def run_spec(spec: dict) -> dict:
         seed=spec.get("seed", 0),
         bias_code=spec.get("bias_code"),
         model=spec.get("model"),  # None: the benchmark's network
+        lr_schedule=spec.get("lr_schedule", "constant"),
         settings=spec.get("settings", {}),
         eval_every=spec.get("epochs", 5),  # evaluate once, at the end
         progress=False,
