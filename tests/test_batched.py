@@ -99,7 +99,8 @@ def test_batched_runs_with_the_cosine_schedule_reproduce_single_runs(method, tmp
     outs = [tmp_path / f"batched-{i}" for i in range(2)]
     batched = train_batched(cfgs, outs)
     _same_runs(tmp_path, single, batched, outs)
-    groups = load_checkpoint(outs[1] / "checkpoint.pt")["method"]["optimizers"]["opt"]["param_groups"]
+    saved = load_checkpoint(outs[1] / "checkpoint.pt")
+    groups = saved["method"]["optimizers"]["opt"]["param_groups"]
     assert groups[0]["initial_lr"] == cfgs[1].resolve().lr > groups[0]["lr"] > 0
 
 
