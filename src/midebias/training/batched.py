@@ -307,6 +307,12 @@ class BatchedFit:
         )
         if self.mi:
             self._init_mi()
+        # What `fit` schedules (`Method.scheduled_optimizers`): the task's Adam and mi's
+        # MI-step Adam, not the critic's.
+        self.scheduled = []
+        if self.cfg.lr_schedule == "cosine":
+            own = self.mi_opt if self.mi else None
+            self.scheduled = [self.opt, *([own] if own is not None else [])]
 
     def _init_mi(self) -> None:
         self.penalties = [m.penalty for m in self.methods]
@@ -366,11 +372,10 @@ class BatchedFit:
                     sums[i]["start_" + k] = v
             iters = [b() for b in epoch_batches]
             for t in range(steps):
-                if cfg.lr_schedule == "cosine":  # as `fit`: the task's and the MI step's Adam
+                if self.scheduled:  # as `fit`
                     factor = lr_factor((epoch - 1) * steps + t, cfg.epochs * steps)
-                    for opt in (self.opt, self.mi_opt if self.mi else None):
-                        if opt is not None:
-                            opt.schedule(factor)
+                    for opt in self.scheduled:
+                        opt.schedule(factor)
                 out = self.step([next(it) for it in iters])
                 for k, v in out.items():  # v: one value per run
                     for i in range(len(jobs)):
