@@ -29,6 +29,7 @@ import torch
 
 from midebias.report import format_table
 from midebias.training import TrainConfig, train
+from midebias.training.config import LR_SCHEDULES
 from midebias.training.reaudit import audit_split
 
 KEYS = (
@@ -111,6 +112,11 @@ def main(argv=None) -> int:
         unknown = set(spec) - {"name", "settings", *KEYS}
         if unknown:
             p.error(f"spec {spec.get('name')!r}: unknown keys {sorted(unknown)}")
+        if spec.get("lr_schedule", "constant") not in LR_SCHEDULES:
+            p.error(
+                f"spec {spec.get('name')!r}: lr_schedule {spec['lr_schedule']!r} is not one "
+                f"of {', '.join(LR_SCHEDULES)}"
+            )
     for spec in specs[k::n]:
         if spec["name"] in done:
             continue
