@@ -208,6 +208,7 @@ def test_runs_that_differ_in_more_than_seed_strength_lambda_are_refused(change, 
     [
         (_cfg("lnl", 0), "supports vanilla and mi"),
         (_cfg("mi", 0, settings={"preset": "balanced-separate"}), "step=shared"),
+        (_cfg("mi", 0, settings={"gaussian": 1.0}), "gaussian must be 0"),
         (_cfg("vanilla", 0, model="simple-conv"), "BatchNorm"),
     ],
 )

@@ -543,8 +543,9 @@ def test_unusable_init_checkpoint_leaves_no_run_folder(tmp_path, capsys):
 
 
 def test_resume_reads_mi_settings_newer_than_the_run_as_what_the_run_did(tmp_path):
-    """An mi run saved before critic_first, no_uphill and delay_steps existed continues with
-    them off (what it did); not with the present defaults, which turn two of them on."""
+    """An mi run saved before critic_first, no_uphill, delay_steps and gaussian existed
+    continues with them off (what it did); not with the present defaults, which turn two of
+    them on."""
     import json
 
     from midebias.training import TrainConfig
@@ -553,7 +554,7 @@ def test_resume_reads_mi_settings_newer_than_the_run_as_what_the_run_did(tmp_pat
     cfg = TrainConfig(source="demo", method="mi", settings={"preset": "balanced"}, epochs=1)
     cfg = cfg.resolve()
     old = json.loads(json.dumps(cfg.to_dict()))
-    for k in ("critic_first", "no_uphill", "delay_steps"):
+    for k in ("critic_first", "no_uphill", "delay_steps", "gaussian"):
         del old["settings"][k]
     (tmp_path / "config.json").write_text(json.dumps(old))
     (tmp_path / "run.json").write_text(json.dumps({"status": "running"}))

@@ -176,6 +176,12 @@ def test_mi_presets_and_bad_settings():
     )
     with pytest.raises(ValueError, match="no_uphill: applies to step=summed"):
         MIDebias.Settings.resolve({"preset": "balanced", "no_uphill": True})
+    assert staged.gaussian == 0.0
+    assert MIDebias.Settings.resolve({"gaussian": 1}).gaussian == 1.0
+    with pytest.raises(ValueError, match="gaussian: applies to step=shared"):
+        MIDebias.Settings.resolve({"preset": "paper", "gaussian": 1})
+    with pytest.raises(ValueError, match="gaussian: must be >= 0"):
+        MIDebias.Settings.resolve({"gaussian": -1})
 
 
 def test_blindeye_with_alpha_zero_is_vanilla_and_its_head_learns():

@@ -347,3 +347,92 @@ def test_lambda_sets_the_encoder_step_size_and_state_round_trips():
     assert s1.keys() == s2.keys() and s1
     for k in s1:
         torch.testing.assert_close(s1[k]["exp_avg"], s2[k]["exp_avg"])
+
+
+def test_gaussian_mi_is_the_closed_form_of_correlated_gaussians_and_zero_without_dependence():
+    import math
+
+    from midebias.estimators.gaussian import gaussian_mi
+
+    g = torch.Generator().manual_seed(0)
+    n, rho = 20000, 0.8
+    x = torch.randn(n, 1, generator=g)
+    y = rho * x + math.sqrt(1 - rho**2) * torch.randn(n, 1, generator=g)
+    assert abs(float(gaussian_mi(x, y, eps=0.0)) + 0.5 * math.log(1 - rho**2)) < 0.01
+    labels = torch.randint(0, 3, (n,), generator=g)
+    c = torch.nn.functional.one_hot(labels, 3).float()  # columns sum to 1: Scc singular
+    z = torch.randn(n, 5, generator=g)
+    assert abs(float(gaussian_mi(z, c))) < 0.005
+    z[:, 0] += 2 * c[:, 1]  # one direction's mean moves with c: 1/2 log(1 + 4 * 2/9)
+    assert abs(float(gaussian_mi(z, c)) - 0.5 * math.log(1 + 8 / 9)) < 0.01
+    # Given the variable that carries c's link to z, nothing is left: I(z; c | y) = 0.
+    y1 = torch.nn.functional.one_hot(labels, 3).float()
+    assert abs(float(gaussian_mi(z, c, y1))) < 0.005
+    with pytest.raises(ValueError, match="same length"):
+        gaussian_mi(z, c[:10])
+    with pytest.raises(ValueError, match="given must be"):
+        gaussian_mi(z, c, y1[:10])
+
+
+def test_gaussian_term_joins_the_task_gradient_unclipped_even_at_a_floored_critic():
+    from midebias.estimators.gaussian import gaussian_mi
+
+    x, c, y = _data()
+    with pytest.raises(ValueError, match="gaussian must be"):
+        MIPenalty(4, 4, gaussian=-1.0)
+    for gaussian in (0.0, 2.0):
+        enc, head, pen = _encoder_setup(critic_steps=0, gaussian=gaussian)
+        with torch.no_grad():  # a critic whose estimate is negative: floored to nothing
+            for p in pen.estimator.parameters():
+                p.zero_()
+        before = [p.detach().clone() for p in enc.parameters()]
+        z = enc(x)
+        torch.nn.functional.cross_entropy(head(z), y).backward(retain_graph=True)
+        task = [p.grad.clone() for p in enc.parameters()]
+        linear = torch.autograd.grad(gaussian_mi(z, c), list(enc.parameters()), retain_graph=True)
+        pen.step(z, c)
+        for p, b, t, g in zip(enc.parameters(), before, task, linear, strict=True):
+            assert torch.equal(p, b)  # no MI step; the caller's optimiser steps
+            torch.testing.assert_close(p.grad, t + gaussian * g)
+
+
+def test_gaussian_term_lowers_the_linear_dependence_it_descends():
+    from midebias.estimators.gaussian import gaussian_mi
+
+    x_c, c, _ = _data()  # 4 inputs that carry c
+    x = torch.cat([x_c, torch.randn(len(x_c), 4, generator=torch.Generator().manual_seed(1))], 1)
+    torch.manual_seed(0)
+    enc = torch.nn.Linear(8, 4)  # can keep the 4 inputs free of c and drop the rest
+    pen = MIPenalty(4, 4, critic_steps=0, gaussian=1.0, params=enc.parameters(), lr=1e-2)
+    opt = torch.optim.Adam(enc.parameters(), lr=1e-2)
+    with torch.no_grad():
+        for p in pen.estimator.parameters():
+            p.zero_()  # the critic floored: only the Gaussian term acts
+        start = float(gaussian_mi(enc(x), c))
+    for _ in range(200):
+        opt.zero_grad()
+        z = enc(x)
+        (0.0 * z.sum()).backward(retain_graph=True)  # a zero task gradient in .grad
+        pen.step(z, c)
+        opt.step()
+    with torch.no_grad():
+        end = float(gaussian_mi(enc(x), c))
+    assert start > 0.5 and end < 0.2 * start
+
+
+def test_gaussian_term_adds_its_gradient_to_the_loss_term():
+    from midebias.estimators.gaussian import gaussian_mi
+
+    z0, c, _ = _data()
+    pen = MIPenalty(4, 4, critic_steps=0, clip=False, gaussian=3.0)
+    with torch.no_grad():
+        for p in pen.estimator.parameters():
+            p.zero_()  # estimate 0: floored, so the term is the Gaussian part alone
+    z = z0.clone().requires_grad_(True)
+    term = pen(z, c)
+    z1 = z0.clone().requires_grad_(True)
+    expected = 3.0 * gaussian_mi(z1, c)
+    torch.testing.assert_close(term.detach(), expected.detach())
+    torch.testing.assert_close(
+        torch.autograd.grad(term, z)[0], torch.autograd.grad(expected, z1)[0]
+    )

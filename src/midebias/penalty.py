@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from midebias.estimators import make_estimator
+from midebias.estimators.gaussian import gaussian_mi
 
 #: Estimators whose marginal term comes from an in-batch shuffle, so that drawing the
 #: shuffle within classes turns them into estimates of I(z; c | y).
@@ -104,6 +105,12 @@ class MIPenalty(nn.Module):
             of the MI part along the task gradient that it does not
             (`add_without_climbing`). Elsewhere nothing changes. At lambda_ 2 this kept a
             run from losing the task along with the attribute (docs/debiasing.md).
+        gaussian: weight of the closed-form Gaussian MI of the batch and the kept recent
+            ones (`midebias.estimators.gaussian.gaussian_mi`: what a linear read of c from
+            z can find; no critic to evade, but blind to non-linear dependence), a term that
+            joins the task loss: in `step` its gradient is added to ``.grad`` for your
+            optimiser (after the MI update, neither clipped nor floored), and the loss-term
+            form returns it added to the penalty. 0 (the default): no such term.
 
     Every call checks its inputs before it changes any state: z must be float32 of shape
     (N, z_dim), c float32 of shape (N, c_dim), y (if given) of length N, all finite (with
@@ -137,8 +144,12 @@ class MIPenalty(nn.Module):
         update: str = "adam",
         critic_first: bool = False,
         no_uphill: bool = False,
+        gaussian: float = 0.0,
     ):
         super().__init__()
+        if not (math.isfinite(gaussian) and gaussian >= 0):
+            raise ValueError(f"MIPenalty: gaussian must be a finite number >= 0, got {gaussian}")
+        self.gaussian = float(gaussian)
         if not (math.isfinite(lambda_) and lambda_ >= 0):
             raise ValueError(f"lambda_ must be a finite number >= 0, got {lambda_}")
         if conditional and estimator not in CONDITIONAL_ESTIMATORS:
@@ -301,6 +312,18 @@ class MIPenalty(nn.Module):
         with self._given(y):
             return self.estimator(self._scale(z), c)
 
+    def _gaussian(self, z, c, y, kept):
+        """The closed-form Gaussian MI (conditioned on y if conditional) over this batch and
+        the `kept` recent ones (detached: the gradient reaches the encoder through this
+        batch only; the covariances of a 64-wide z need more samples than one batch)."""
+        zs = torch.cat([z, *(r[0] for r in kept)])
+        cs = torch.cat([c, *(r[1] for r in kept)])
+        given = None
+        if self.conditional and y is not None:
+            ys = torch.cat([y, *(r[2] for r in kept)])
+            given = nn.functional.one_hot(ys.long()).to(z.dtype)
+        return gaussian_mi(zs, cs, given)
+
     def critic_step(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None):
         """One update of T on detached z (and of the running statistics of z)."""
         self.check_inputs(z, c, y)
@@ -372,11 +395,16 @@ class MIPenalty(nn.Module):
                 "encoder.parameters())"
             )
         self.check_inputs(z, c, y)
+        kept = list(self.recent)  # before this batch joins them
         if self.critic_first and self.critic_steps:
             self._train_critic(z, c, y)
         mi = self._estimate(z, c, y)
         value = mi.detach()
         self.last_estimate = value
+        linear = None
+        if self.gaussian > 0:  # taken before the MI step moves the encoder
+            extra = self.gaussian * self._gaussian(z, c, y, kept)
+            linear = torch.autograd.grad(extra, self.params, retain_graph=True, allow_unused=True)
         if self.lambda_ > 0 and not (self.floor and float(value) <= 0):
             task = [p.grad for p in self.params]
             if self.clip and any(g is None for g in task):
@@ -408,6 +436,10 @@ class MIPenalty(nn.Module):
                 self.encoder_opt.step()
                 for p, t in zip(self.params, task, strict=True):
                     p.grad = t  # the task gradient again, for the caller's optimiser
+        if linear is not None:  # joins the gradient the caller's optimiser steps on
+            for p, g in zip(self.params, linear, strict=True):
+                if g is not None:
+                    p.grad = g if p.grad is None else p.grad + g
         if self.critic_steps and not self.critic_first:
             self._train_critic(z, c, y)
         return value
@@ -423,12 +455,14 @@ class MIPenalty(nn.Module):
     ) -> torch.Tensor:
         """Train T (unless train_critic=False), then return the penalty term for the loss."""
         self.check_inputs(z, c, y)
+        kept = list(self.recent)
         if train_critic and self.critic_steps:
             self._train_critic(z, c, y)
         mi = self._estimate(z, c, y)
         self.last_estimate = mi.detach()
+        linear = self.gaussian * self._gaussian(z, c, y, kept) if self.gaussian > 0 else 0.0
         if self.lambda_ == 0:
-            return mi.detach() * 0.0
+            return mi.detach() * 0.0 + linear
         (g_mi,) = torch.autograd.grad(mi, z, retain_graph=True)
         if self.clip and task_loss is not None:
             (g_task,) = torch.autograd.grad(task_loss, z, retain_graph=True)
@@ -437,6 +471,7 @@ class MIPenalty(nn.Module):
         if self.floor:  # max(I_hat, 0) as a mask, not an `if`: no device sync per step
             gate = (value > 0).to(z.dtype)
             g_mi, value = g_mi * gate, value * gate
-        # Value lambda_ * I_hat, gradient w.r.t. z lambda_ * (clipped) dI/dz; T gets no gradient.
+        # Value lambda_ * I_hat, gradient w.r.t. z lambda_ * (clipped) dI/dz; T gets no gradient
+        # (plus the Gaussian term as it is).
         surrogate = (z * g_mi.detach()).sum()
-        return self.lambda_ * (value + surrogate - surrogate.detach())
+        return self.lambda_ * (value + surrogate - surrogate.detach()) + linear

@@ -14,8 +14,9 @@ name       estimator                                                    bound
 "club"     CLUB with a variational q(c | z) (Cheng et al. 2020)         upper
 =========  ===========================================================  ============
 
-:func:`estimate_mi` audits a fixed pair of samples: it trains a fresh estimator on one
-part and reports the estimate on the held-out part.
+:func:`gaussian_mi` is the closed-form MI of a Gaussian with a batch's covariances (no
+critic; linear dependence only). :func:`estimate_mi` audits a fixed pair of samples: it
+trains a fresh estimator on one part and reports the estimate on the held-out part.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .base import MIEstimator
 from .bounds import DVEstimator, InfoNCEEstimator, MINEEstimator, NWJEstimator
 from .club import CLUBEstimator
 from .critics import MLPCritic, SeparableCritic, make_critic
+from .gaussian import gaussian_mi
 from .heldout import FittedEstimator, estimate_mi, fit_estimator, held_out_estimate
 from .synthetic import correlated_gaussians, gaussian_mixture_categorical, rho_for_mi
 
@@ -105,6 +107,7 @@ __all__ = [
     "correlated_gaussians",
     "estimate_mi",
     "fit_estimator",
+    "gaussian_mi",
     "gaussian_mixture_categorical",
     "held_out_estimate",
     "make_critic",

@@ -129,6 +129,13 @@ class MISettings(Settings):
         "would climb the CE loss, remove just enough of the MI part along the CE gradient "
         "that it does not (MIPenalty(no_uphill=True))",
     )
+    gaussian: float = setting(
+        0.0,
+        "step=shared or summed: weight of the closed-form Gaussian MI of z and c over the "
+        "batch and the critic's kept ones (what a linear read of c from z finds; no critic), "
+        "a term added to the CE loss, not clipped (MIPenalty(gaussian=...)); 0: none",
+        low=0,
+    )
     critic_batch: int = setting(512, "samples per critic update (recent source)", low=1)
     critic_warmup: bool = setting(
         False, "start each epoch with a critic update on every batch (authors' code)"
@@ -157,6 +164,7 @@ class MISettings(Settings):
         "critic_first": False,
         "no_uphill": False,
         "delay_steps": 0,
+        "gaussian": 0.0,
     }
 
     def check(self) -> None:
@@ -171,6 +179,12 @@ class MISettings(Settings):
             raise SettingError(
                 self.OWNER,
                 "critic_first",
+                f"applies to step={' or step='.join(PENALTY_STEPS)}, not step={self.step}",
+            )
+        if self.gaussian and self.step not in PENALTY_STEPS:
+            raise SettingError(
+                self.OWNER,
+                "gaussian",
                 f"applies to step={' or step='.join(PENALTY_STEPS)}, not step={self.step}",
             )
         if self.no_uphill and self.step != "summed":
@@ -313,6 +327,7 @@ class MIDebias(Method):
             update="add" if h.step == "summed" else "adam",
             critic_first=h.critic_first,
             no_uphill=h.no_uphill,
+            gaussian=h.gaussian,
             # The loop checks every epoch's losses; a finiteness check per critic update
             # would cost a device sync each (shapes and dtypes are still checked).
             check_finite=False,

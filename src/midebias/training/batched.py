@@ -228,6 +228,11 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
                 f"recent and estimator=dv; got step={h.step}, critic_source={h.critic_source}, "
                 f"estimator={h.estimator}"
             )
+        if h.gaussian:
+            raise ValueError(
+                "batched mi descends the critic's estimate alone: gaussian must be 0, "
+                f"got {h.gaussian}"
+            )
 
     if first.model != "mlp" and has_batchnorm(make_model(first.model, 2, in_channels=3)):
         raise ValueError(f"--model {first.model} has BatchNorm layers: it does not batch")
