@@ -31,4 +31,5 @@ def test_shortcut_example_runs():
         [sys.executable, str(example)], env=env, capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0, out.stderr
-    assert [line.split()[0] for line in out.stdout.splitlines()] == ["plain", "term", "step"]
+    names = [line.split()[0] for line in out.stdout.splitlines()]
+    assert names == ["plain", "term", "step", "step+gaussian"]
