@@ -394,6 +394,24 @@ def test_gaussian_term_joins_the_task_gradient_unclipped_even_at_a_floored_criti
         for p, b, t, g in zip(enc.parameters(), before, task, linear, strict=True):
             assert torch.equal(p, b)  # no MI step; the caller's optimiser steps
             torch.testing.assert_close(p.grad, t + gaussian * g)
+    # Over several processes the term's gradients are averaged as the MI ones are: `reduce`
+    # sees them (here it halves them, in place).
+    enc.zero_grad()
+    z = enc(x)
+    torch.nn.functional.cross_entropy(head(z), y).backward(retain_graph=True)
+    task = [p.grad.clone() for p in enc.parameters()]
+    linear = torch.autograd.grad(gaussian_mi(z, c), list(enc.parameters()), retain_graph=True)
+    seen = []
+
+    def halve(grads):
+        seen.append(len(grads))
+        for g in grads:
+            g.mul_(0.5)
+
+    pen.step(z, c, reduce=halve)
+    assert seen == [2]  # the floored critic gave no MI gradient: the term's list alone
+    for p, t, g in zip(enc.parameters(), task, linear, strict=True):
+        torch.testing.assert_close(p.grad, t + g)  # 2.0 x the gradient, halved
 
 
 def test_gaussian_term_lowers_the_linear_dependence_it_descends():

@@ -383,7 +383,8 @@ class MIPenalty(nn.Module):
         when I_hat <= 0. Then T trains on the detached z, as `train_critic` (with
         `critic_first`, T trains first and the estimate comes after). `reduce`, if
         given, is called on the list of MI gradients before they are clipped and may change
-        them in place (over several processes: average them, as midebias.distributed does).
+        them in place (over several processes: average them, as midebias.distributed does);
+        with `gaussian`, on that term's gradients too.
 
             ce.backward(retain_graph=True)
             penalty.step(z, c)
@@ -404,7 +405,11 @@ class MIPenalty(nn.Module):
         linear = None
         if self.gaussian > 0:  # taken before the MI step moves the encoder
             extra = self.gaussian * self._gaussian(z, c, y, kept)
-            linear = torch.autograd.grad(extra, self.params, retain_graph=True, allow_unused=True)
+            linear = list(
+                torch.autograd.grad(extra, self.params, retain_graph=True, allow_unused=True)
+            )
+            if reduce is not None:
+                reduce(linear)  # averaged over processes, as the MI gradient is
         if self.lambda_ > 0 and not (self.floor and float(value) <= 0):
             task = [p.grad for p in self.params]
             if self.clip and any(g is None for g in task):

@@ -6,8 +6,8 @@ from c. On any batch this is the MI of the Gaussian with the batch's covariances
 exactly when no linear function of z correlates with c (every canonical correlation is
 zero), and growing as -1/2 sum log(1 - rho_i^2) over the canonical correlations rho_i. It
 needs no critic, so it cannot be evaded by moving c to where a critic does not look, but
-it sees only linear dependence: a z that carries c non-linearly can score zero. The
-`gaussian` option of `MIPenalty` adds it to the neural estimate the encoder descends.
+it sees only linear dependence: a z that carries c non-linearly can score zero.
+`MIPenalty(..., gaussian=w)` adds w times it to the task loss, beside the critic's step.
 """
 
 from __future__ import annotations
