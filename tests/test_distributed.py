@@ -93,6 +93,10 @@ def _torchrun(args: list[str], kill_after: int | None = None) -> subprocess.Comp
 def _one_process(args: list[str]) -> dict:
     """The same run in this process (its config from the same flags)."""
     flags = dict(zip(args[::2], args[1::2], strict=False))
+    settings = {}
+    if "--set" in flags:  # one KEY=VALUE, a number
+        key, value = flags["--set"].split("=")
+        settings[key] = float(value)
     cfg = TrainConfig(
         benchmark="colored-mnist",
         source="demo",
@@ -103,6 +107,7 @@ def _one_process(args: list[str]) -> dict:
         audit=False,
         progress=False,
         eval_every=100,
+        settings=settings,
     )
     return train(cfg)
 
@@ -164,6 +169,20 @@ def test_mi_on_two_processes_killed_and_resumed_matches_one(tmp_path):
     resumed = _torchrun([*args, "--out", str(run), "--resume"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _only_rank0_wrote(run, 3, resumed)
+    metrics = json.loads((run / "metrics.json").read_text())
+    _compare(_one_process(args[len(TINY) :]), metrics, rel=1e-3, acc=0.01, mi=3e-3)
+
+
+@pytest.mark.slow
+def test_mi_with_the_gaussian_term_on_two_processes_matches_one(tmp_path):
+    # The term's gradient joins each replica's task gradient: unless it is averaged over
+    # the processes too, the replicas drift apart (the loop reports "differ after epoch").
+    args = [*TINY, "--method", "mi", "--train-size", "64", "--batch-size", "64"]
+    args += ["--epochs", "3", "--set", "gaussian=1"]
+    run = tmp_path / "run"
+    two = _torchrun([*args, "--out", str(run)])
+    assert two.returncode == 0, two.stderr[-3000:]
+    _only_rank0_wrote(run, 3, two)
     metrics = json.loads((run / "metrics.json").read_text())
     _compare(_one_process(args[len(TINY) :]), metrics, rel=1e-3, acc=0.01, mi=3e-3)
 
