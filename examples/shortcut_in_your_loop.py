@@ -46,13 +46,20 @@ def probe(z, c, g):
     return ((z[half:] @ w).argmax(1) == c[half:]).float().mean().item()
 
 
-def run(mode, seed=0):
+def setup(seed):
+    """The generator, the training data (the shortcut agrees 95% of the time), the test data
+    (it agrees by chance), and a fresh encoder and head, seeded by `seed`."""
     g = torch.Generator().manual_seed(seed)
-    x, y, c = make(8192, 0.95, g)
-    xt, yt, ct = make(4096, 0.5, g)
+    train = make(8192, 0.95, g)
+    test = make(4096, 0.5, g)
     torch.manual_seed(seed)
     enc = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 16))
     head = torch.nn.Linear(16, 2)
+    return g, train, test, enc, head
+
+
+def run(mode, seed=0):
+    g, (x, y, c), (xt, yt, ct), enc, head = setup(seed)
     # params: the encoder's tensors, for penalty.step's own Adam (lr x lambda_)
     penalty = MIPenalty(
         z_dim=16,

@@ -396,7 +396,7 @@ class MIPenalty(nn.Module):
                 "encoder.parameters())"
             )
         self.check_inputs(z, c, y)
-        kept = list(self.recent)  # before this batch joins them
+        kept = list(self.recent) if self.gaussian > 0 else []  # before this batch joins
         if self.critic_first and self.critic_steps:
             self._train_critic(z, c, y)
         mi = self._estimate(z, c, y)
@@ -460,7 +460,7 @@ class MIPenalty(nn.Module):
     ) -> torch.Tensor:
         """Train T (unless train_critic=False), then return the penalty term for the loss."""
         self.check_inputs(z, c, y)
-        kept = list(self.recent)
+        kept = list(self.recent) if self.gaussian > 0 else []  # before this batch joins
         if train_critic and self.critic_steps:
             self._train_critic(z, c, y)
         mi = self._estimate(z, c, y)

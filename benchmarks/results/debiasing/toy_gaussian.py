@@ -57,12 +57,7 @@ def mlp_probe(z, c):
 
 
 def run(seed: int, term: float = 0.0, steps: int = 1500, **kw) -> dict:
-    g = torch.Generator().manual_seed(seed)
-    x, y, c = ex.make(8192, 0.95, g)
-    xt, yt, ct = ex.make(4096, 0.5, g)
-    torch.manual_seed(seed)
-    enc = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 16))
-    head = torch.nn.Linear(16, 2)
+    g, (x, y, c), (xt, yt, ct), enc, head = ex.setup(seed)
     penalty = MIPenalty(16, 2, generator=g, params=enc.parameters(), lr=1e-3, **kw)
     opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=1e-3)
     c1 = F.one_hot(c, 2).float()

@@ -88,12 +88,7 @@ def trace(
     opt_wd: float = 0.0,
     **kw,
 ) -> list[dict]:
-    g = torch.Generator().manual_seed(seed)
-    x, y, c = ex.make(8192, 0.95, g)
-    xt, yt, ct = ex.make(4096, 0.5, g)
-    torch.manual_seed(seed)
-    enc = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.ReLU(), torch.nn.Linear(64, 16))
-    head = torch.nn.Linear(16, 2)
+    g, (x, y, c), (xt, yt, ct), enc, head = ex.setup(seed)
     penalty = MIPenalty(16, 2, generator=g, params=enc.parameters(), lr=1e-3, **kw)
     if critic == "separable":
         penalty.estimator.critic = SeparableCritic(16, 2)
