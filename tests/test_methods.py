@@ -133,6 +133,21 @@ def test_summed_step_is_one_adam_step_on_ce_plus_the_clipped_mi_gradient():
     assert _changed(model_0.encoder, model_1.encoder)
 
 
+def test_the_gaussian_term_joins_the_ce_backward_in_the_mi_step():
+    # One backward through the encoder for CE and the Gaussian term, one for the MI
+    # gradient: with the term as without it (its gradient is not taken apart).
+    counts = []
+    for gaussian in (0.0, 1.0):
+        model, mi = _make("mi", {"gaussian": gaussian, "delay_epochs": 0, "delay_steps": 0})
+        first = next(model.encoder.parameters())
+        seen = []
+        first.register_hook(lambda g, seen=seen: seen.append(1))
+        out = mi.update(_batch())
+        assert float(out["mi"]) > 0  # the MI step was taken (not floored)
+        counts.append(len(seen))
+    assert counts == [2, 2]
+
+
 def test_statistics_network_updates_do_not_touch_the_model():
     model, mi = _make("mi", {"critic_steps": 5})
     before_t = copy.deepcopy(mi.penalty.estimator)

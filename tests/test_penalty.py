@@ -454,3 +454,38 @@ def test_gaussian_term_adds_its_gradient_to_the_loss_term():
     torch.testing.assert_close(
         torch.autograd.grad(term, z)[0], torch.autograd.grad(expected, z1)[0]
     )
+
+
+def test_gaussian_term_in_the_task_loss_gives_step_the_same_gradient_with_one_backward_fewer():
+    from midebias.estimators.gaussian import gaussian_mi
+
+    x, c, y = _data()
+    x2, c2, y2 = _data(seed=1)
+    _, _, off = _encoder_setup(gaussian=0.0)
+    assert float(off.gaussian_term(x, c)) == 0.0
+    results = []
+    for in_loss in (False, True):
+        enc, head, pen = _encoder_setup(critic_steps=5, gaussian=2.0, update="add", clip=False)
+        pen.train_critic(enc(x2), c2)  # a critic that sees the dependence; a kept batch
+        z = enc(x)
+        ce = torch.nn.functional.cross_entropy(head(z), y)
+        if in_loss:
+            term = pen.gaussian_term(z, c)
+            # the batch and the kept one (detached), as `step` computes it
+            torch.testing.assert_close(
+                term, 2.0 * gaussian_mi(torch.cat([z, enc(x2).detach()]), torch.cat([c, c2]))
+            )
+            ce = ce + term
+        backwards = []
+        hook = enc.weight.register_hook(lambda g, seen=backwards: seen.append(1))
+        ce.backward(retain_graph=True)
+        pen.step(z, c, gaussian_in_loss=in_loss)
+        hook.remove()
+        results.append(([p.grad.clone() for p in enc.parameters()], len(backwards)))
+    (separate, n_separate), (folded, n_folded) = results
+    assert (n_separate, n_folded) == (3, 2)  # task, term, MI: the term joins the task's
+    for a, b in zip(separate, folded, strict=True):
+        assert a.abs().max() > 0
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="must have shape"):
+        pen.gaussian_term(x[:, :3], c)

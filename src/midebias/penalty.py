@@ -110,7 +110,9 @@ class MIPenalty(nn.Module):
             z can find; no critic to evade, but blind to non-linear dependence), a term that
             joins the task loss: in `step` its gradient is added to ``.grad`` for your
             optimiser (after the MI update, neither clipped nor floored), and the loss-term
-            form returns it added to the penalty. 0 (the default): no such term.
+            form returns it added to the penalty. Or add `gaussian_term` to your task loss
+            and call ``step(..., gaussian_in_loss=True)``: one backward through the encoder
+            fewer (the mi method's way). 0 (the default): no such term.
 
     Every call checks its inputs before it changes any state: z must be float32 of shape
     (N, z_dim), c float32 of shape (N, c_dim), y (if given) of length N, all finite (with
@@ -324,6 +326,21 @@ class MIPenalty(nn.Module):
             given = nn.functional.one_hot(ys.long()).to(z.dtype)
         return gaussian_mi(zs, cs, given)
 
+    def gaussian_term(
+        self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`gaussian` times the closed-form Gaussian MI of this batch and the kept recent
+        ones (a zero tensor when `gaussian` is 0), differentiable in z: add it to your task
+        loss before that loss's backward and call ``step(..., gaussian_in_loss=True)``, and
+        the term's gradient comes from that backward instead of one of its own in `step`
+        (one backward through the encoder fewer). The MI gradient is then clipped to the
+        gradient of the task loss with the term in it. Call it before `step` (which adds
+        this batch to the kept ones)."""
+        self.check_inputs(z, c, y)
+        if self.gaussian == 0:
+            return z.new_zeros(())
+        return self.gaussian * self._gaussian(z, c, y, list(self.recent))
+
     def critic_step(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None):
         """One update of T on detached z (and of the running statistics of z)."""
         self.check_inputs(z, c, y)
@@ -368,6 +385,7 @@ class MIPenalty(nn.Module):
         y: torch.Tensor | None = None,
         *,
         reduce: Callable[[list[torch.Tensor | None]], None] | None = None,
+        gaussian_in_loss: bool = False,
     ) -> torch.Tensor:
         """The encoder's MI step, then T's training; returns the estimate I_hat (detached).
 
@@ -384,7 +402,9 @@ class MIPenalty(nn.Module):
         `critic_first`, T trains first and the estimate comes after). `reduce`, if
         given, is called on the list of MI gradients before they are clipped and may change
         them in place (over several processes: average them, as midebias.distributed does);
-        with `gaussian`, on that term's gradients too.
+        with `gaussian`, on that term's gradients too. `gaussian_in_loss`: the task loss
+        whose gradient is in ``.grad`` already holds `gaussian_term` (see there), so `step`
+        does not add the term's gradient again.
 
             ce.backward(retain_graph=True)
             penalty.step(z, c)
@@ -396,14 +416,15 @@ class MIPenalty(nn.Module):
                 "encoder.parameters())"
             )
         self.check_inputs(z, c, y)
-        kept = list(self.recent) if self.gaussian > 0 else []  # before this batch joins
+        own_term = self.gaussian > 0 and not gaussian_in_loss
+        kept = list(self.recent) if own_term else []  # before this batch joins
         if self.critic_first and self.critic_steps:
             self._train_critic(z, c, y)
         mi = self._estimate(z, c, y)
         value = mi.detach()
         self.last_estimate = value
         linear = None
-        if self.gaussian > 0:  # taken before the MI step moves the encoder
+        if own_term:  # taken before the MI step moves the encoder
             extra = self.gaussian * self._gaussian(z, c, y, kept)
             linear = list(
                 torch.autograd.grad(extra, self.params, retain_graph=True, allow_unused=True)
