@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
@@ -489,3 +490,20 @@ def test_gaussian_term_in_the_task_loss_gives_step_the_same_gradient_with_one_ba
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="must have shape"):
         pen.gaussian_term(x[:, :3], c)
+
+
+def test_gaussian_term_warns_once_when_the_kept_samples_are_too_few_for_z_and_c():
+    pen = MIPenalty(8, 4, buffer=1, gaussian=1.0, critic_steps=1)
+    z, c = torch.randn(60, 8), torch.nn.functional.one_hot(torch.arange(60) % 4, 4).float()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pen.gaussian_term(z, c)  # nothing kept yet: the buffer is not full
+        pen.train_critic(z, c)
+        pen.gaussian_term(z, c)  # 120 samples: no fewer than 8 x (8 + 4)
+    pen = MIPenalty(8, 4, buffer=1, gaussian=1.0, critic_steps=1)
+    pen.train_critic(z[:20], c[:20])
+    with pytest.warns(UserWarning, match="sees 80 samples"):
+        pen.gaussian_term(z, c)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pen.gaussian_term(z, c)  # once per penalty

@@ -34,6 +34,7 @@ whose scale drifts during training (benchmarks/results/mi-search/NOTES.md).
 from __future__ import annotations
 
 import math
+import warnings
 from collections import deque
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -201,6 +202,7 @@ class MIPenalty(nn.Module):
         self.register_buffer("stats_started", torch.zeros((), dtype=torch.bool))
         self._started = False  # host copy of stats_started: no device sync per update
         self.last_estimate = torch.tensor(float("nan"))
+        self._warned_few = False  # the Gaussian term's warning about too few samples, once
 
     @property
     def lambda_(self) -> float:
@@ -320,6 +322,17 @@ class MIPenalty(nn.Module):
         batch only; the covariances of a 64-wide z need more samples than one batch)."""
         zs = torch.cat([z, *(r[0] for r in kept)])
         cs = torch.cat([c, *(r[1] for r in kept)])
+        if len(kept) == self.recent.maxlen - 1 and not self._warned_few:
+            wide = self.z_dim + self.c_dim
+            if len(zs) < 8 * wide:
+                self._warned_few = True
+                warnings.warn(
+                    f"MIPenalty: the Gaussian term sees {len(zs)} samples (the batch and "
+                    f"{len(kept)} kept) for z and c {wide} wide together; below 8 x that "
+                    f"({8 * wide}) its log-determinants reward a z collapsed onto fewer "
+                    "directions: raise buffer or the batch size",
+                    stacklevel=3,
+                )
         given = None
         if self.conditional and y is not None:
             ys = torch.cat([y, *(r[2] for r in kept)])

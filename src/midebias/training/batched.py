@@ -228,12 +228,6 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
                 f"recent and estimator=dv; got step={h.step}, critic_source={h.critic_source}, "
                 f"estimator={h.estimator}"
             )
-        if h.gaussian:
-            raise ValueError(
-                "batched mi descends the critic's estimate alone: gaussian must be 0, "
-                f"got {h.gaussian}"
-            )
-
     if first.model != "mlp" and has_batchnorm(make_model(first.model, 2, in_channels=3)):
         raise ValueError(f"--model {first.model} has BatchNorm layers: it does not batch")
 
@@ -436,7 +430,14 @@ class BatchedFit:
             self.opt.step(grads)
             return {"ce": ce.detach()}
         c = torch.stack([b.c for b in batches])
-        task = torch.autograd.grad(ce.sum(), params, retain_graph=True)
+        loss = ce.sum()
+        if self.h.gaussian:  # as MIDebias._shared_step: the term joins CE in active runs
+            kept = list(self.recent)
+            for i, (m, p) in enumerate(zip(self.methods, self.penalties, strict=True)):
+                if m.delay_over() and m.settings.lambda_ > 0:
+                    mine = [(r[0][i], r[1][i], r[2][i]) for r in kept]
+                    loss = loss + p.gaussian * p._gaussian(z_mi[i], c[i], y[i], mine)
+        task = torch.autograd.grad(loss, params, retain_graph=True)
         if self.h.critic_first:  # as MIPenalty.step with critic_first
             self._train_critic(z.detach(), c, y)
         mi = self._dv(z_mi, c, y)
