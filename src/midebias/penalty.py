@@ -113,7 +113,9 @@ class MIPenalty(nn.Module):
             optimiser (after the MI update, neither clipped nor floored), and the loss-term
             form returns it added to the penalty. Or add `gaussian_term` to your task loss
             and call ``step(..., gaussian_in_loss=True)``: one backward through the encoder
-            fewer (the mi method's way). 0 (the default): no such term.
+            fewer, but the MI gradient is then clipped to the gradient of the task loss
+            with the term in it (on Colored MNIST at full size this did worse than the
+            term's own backward: docs/debiasing.md). 0 (the default): no such term.
 
     Every call checks its inputs before it changes any state: z must be float32 of shape
     (N, z_dim), c float32 of shape (N, c_dim), y (if given) of length N, all finite (with

@@ -133,8 +133,7 @@ class MISettings(Settings):
         0.0,
         "step=shared or summed: weight of the closed-form Gaussian MI of z and c over the "
         "batch and the critic's kept ones (what a linear read of c from z finds; no critic), "
-        "a term added to the CE loss before its backward, not clipped (the MI gradient is "
-        "clipped to the gradient of the two; MIPenalty(gaussian=...)); 0: none",
+        "a term added to the CE loss, not clipped (MIPenalty(gaussian=...)); 0: none",
         low=0,
     )
     critic_batch: int = setting(512, "samples per critic update (recent source)", low=1)
@@ -499,12 +498,13 @@ class MIDebias(Method):
         ce = F.cross_entropy(self.model.head(z), y)
         self.opt.zero_grad(set_to_none=True)
         if active:
-            # The Gaussian term (if any) joins the CE loss: one backward for both, and the
-            # MI gradient is clipped to their sum's gradient.
-            loss = ce + self.penalty.gaussian_term(z_mi, c, y) if self.settings.gaussian else ce
-            loss.backward(retain_graph=True)
+            # The MI gradient is clipped to the CE gradient alone; the Gaussian term (if any)
+            # takes its own backward in `step`. Its gradient in this backward instead
+            # (`gaussian_term`, `gaussian_in_loss`) saves that backward but changes the clip's
+            # reference, and fell short at full size (docs/debiasing.md).
+            ce.backward(retain_graph=True)
             self.sync_grads(self.model)  # the global batch's task gradient: the clip's reference
-            mi = self.penalty.step(z_mi, c, y, reduce=self._sync, gaussian_in_loss=True)
+            mi = self.penalty.step(z_mi, c, y, reduce=self._sync)
         else:
             ce.backward()
             self.sync_grads(self.model)

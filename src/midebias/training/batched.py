@@ -430,14 +430,17 @@ class BatchedFit:
             self.opt.step(grads)
             return {"ce": ce.detach()}
         c = torch.stack([b.c for b in batches])
-        loss = ce.sum()
-        if self.h.gaussian:  # as MIDebias._shared_step: the term joins CE in active runs
-            kept = list(self.recent)
+        task = torch.autograd.grad(ce.sum(), params, retain_graph=True)
+        linear = None
+        if self.h.gaussian:  # as MIPenalty.step: the term's own backward, in active runs
+            kept, terms = list(self.recent), []
             for i, (m, p) in enumerate(zip(self.methods, self.penalties, strict=True)):
                 if m.delay_over() and m.settings.lambda_ > 0:
                     mine = [(r[0][i], r[1][i], r[2][i]) for r in kept]
-                    loss = loss + p.gaussian * p._gaussian(z_mi[i], c[i], y[i], mine)
-        task = torch.autograd.grad(loss, params, retain_graph=True)
+                    terms.append(p.gaussian * p._gaussian(z_mi[i], c[i], y[i], mine))
+            if terms:
+                enc = self.encoder.tensors()
+                linear = torch.autograd.grad(sum(terms), enc, retain_graph=True)
         if self.h.critic_first:  # as MIPenalty.step with critic_first
             self._train_critic(z.detach(), c, y)
         mi = self._dv(z_mi, c, y)
@@ -464,6 +467,10 @@ class BatchedFit:
                     else:
                         new = task[i] + lam.view(shape) * g
                     task[i] = torch.where(active.view(shape), new, task[i])
+        if linear is not None:  # joins the gradient after the MI update, as in MIPenalty.step
+            task = list(task)
+            for i, g in enumerate(linear):
+                task[i] = task[i] + g
         if not self.h.critic_first:
             self._train_critic(z.detach(), c, y)
         self.opt.step(task)
