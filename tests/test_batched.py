@@ -130,7 +130,7 @@ def test_batched_mi_with_grad_fraction_reproduces_single_runs(tmp_path):
         {},
         # ... with a delay that ends inside the first epoch (3 steps an epoch here).
         {"delay_epochs": 0, "delay_steps": 2},
-        # ... with the closed-form Gaussian term in the CE loss.
+        # ... with the closed-form Gaussian term (its own backward, as in MIPenalty.step).
         {"delay_epochs": 0, "delay_steps": 2, "gaussian": 1.0},
     ],
     ids=[
