@@ -319,9 +319,10 @@ class MIPenalty(nn.Module):
             return self.estimator(self._scale(z), c)
 
     def _gaussian(self, z, c, y, kept):
-        """The closed-form Gaussian MI (conditioned on y if conditional) over this batch and
-        the `kept` recent ones (detached: the gradient reaches the encoder through this
-        batch only; the covariances of a 64-wide z need more samples than one batch)."""
+        """`gaussian` times the closed-form Gaussian MI (conditioned on y if conditional)
+        over this batch and the `kept` recent ones (detached: the gradient reaches the
+        encoder through this batch only; the covariances of a 64-wide z need more samples
+        than one batch)."""
         zs = torch.cat([z, *(r[0] for r in kept)])
         cs = torch.cat([c, *(r[1] for r in kept)])
         if len(kept) == self.recent.maxlen - 1 and not self._warned_few:
@@ -339,7 +340,7 @@ class MIPenalty(nn.Module):
         if self.conditional and y is not None:
             ys = torch.cat([y, *(r[2] for r in kept)])
             given = nn.functional.one_hot(ys.long()).to(z.dtype)
-        return gaussian_mi(zs, cs, given)
+        return self.gaussian * gaussian_mi(zs, cs, given)
 
     def gaussian_term(
         self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None
@@ -354,7 +355,7 @@ class MIPenalty(nn.Module):
         self.check_inputs(z, c, y)
         if self.gaussian == 0:
             return z.new_zeros(())
-        return self.gaussian * self._gaussian(z, c, y, list(self.recent))
+        return self._gaussian(z, c, y, list(self.recent))
 
     def critic_step(self, z: torch.Tensor, c: torch.Tensor, y: torch.Tensor | None = None):
         """One update of T on detached z (and of the running statistics of z)."""
@@ -440,7 +441,7 @@ class MIPenalty(nn.Module):
         self.last_estimate = value
         linear = None
         if own_term:  # taken before the MI step moves the encoder
-            extra = self.gaussian * self._gaussian(z, c, y, kept)
+            extra = self._gaussian(z, c, y, kept)
             linear = list(
                 torch.autograd.grad(extra, self.params, retain_graph=True, allow_unused=True)
             )
@@ -501,7 +502,7 @@ class MIPenalty(nn.Module):
             self._train_critic(z, c, y)
         mi = self._estimate(z, c, y)
         self.last_estimate = mi.detach()
-        linear = self.gaussian * self._gaussian(z, c, y, kept) if self.gaussian > 0 else 0.0
+        linear = self._gaussian(z, c, y, kept) if self.gaussian > 0 else 0.0
         if self.lambda_ == 0:
             return mi.detach() * 0.0 + linear
         (g_mi,) = torch.autograd.grad(mi, z, retain_graph=True)

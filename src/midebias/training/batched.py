@@ -437,7 +437,7 @@ class BatchedFit:
             for i, (m, p) in enumerate(zip(self.methods, self.penalties, strict=True)):
                 if m.delay_over() and m.settings.lambda_ > 0:
                     mine = [(r[0][i], r[1][i], r[2][i]) for r in kept]
-                    terms.append(p.gaussian * p._gaussian(z_mi[i], c[i], y[i], mine))
+                    terms.append(p._gaussian(z_mi[i], c[i], y[i], mine))
             if terms:
                 enc = self.encoder.tensors()
                 linear = torch.autograd.grad(sum(terms), enc, retain_graph=True)
