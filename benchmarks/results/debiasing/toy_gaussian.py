@@ -16,7 +16,8 @@ import time
 import warnings
 from pathlib import Path
 
-out = Path(sys.argv.pop(1))  # before the example reads sys.argv[1] as its lambda_
+ARGS = sys.argv[1:]  # taken off before the example reads sys.argv[1] as its lambda_
+del sys.argv[1:]
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "examples"))
 import shortcut_in_your_loop as ex  # noqa: E402
 import torch  # noqa: E402
@@ -56,7 +57,8 @@ def mlp_probe(z, c):
     return float(m.score(z[half:], c[half:].numpy()))
 
 
-def run(seed: int, term: float = 0.0, steps: int = 1500, **kw) -> dict:
+def run(seed: int, term: float = 0.0, steps: int = 1500, extra=None, **kw) -> dict:
+    """One loop; `extra(z, c)`, if given, is one more term of the loss (toy_hsic.py)."""
     g, (x, y, c), (xt, yt, ct), enc, head = ex.setup(seed)
     penalty = MIPenalty(16, 2, generator=g, params=enc.parameters(), lr=1e-3, **kw)
     opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=1e-3)
@@ -68,6 +70,8 @@ def run(seed: int, term: float = 0.0, steps: int = 1500, **kw) -> dict:
         loss = F.cross_entropy(head(z), y[i])
         if term:
             loss = loss + term * gaussian_mi(z, c1[i])
+        if extra is not None:
+            loss = loss + extra(z, c1[i])
         opt.zero_grad()
         loss.backward(retain_graph=True)
         penalty.step(z, c1[i])
@@ -84,29 +88,36 @@ def run(seed: int, term: float = 0.0, steps: int = 1500, **kw) -> dict:
     }
 
 
-done = set()
-if out.exists():
-    done = {(r["config"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())}
-for name, options in CONFIGS.items():
-    for seed in SEEDS:
-        if (name, seed) in done:
-            continue
-        start = time.perf_counter()
-        row = {"config": name, "options": options, "seed": seed, **run(seed, **options)}
-        row["seconds"] = round(time.perf_counter() - start, 1)
-        with out.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(json.dumps(row), flush=True)
-rows = [json.loads(x) for x in out.read_text().splitlines()]
-print(f"\n{'config':26s} {'accuracy':>8s} {'probe':>7s} {'mlp':>7s}  (means over seeds)")
-for name in CONFIGS:
-    r = [x for x in rows if x["config"] == name]
-    if r:
+def record(out: Path, configs: dict, run_one) -> None:
+    """Run every (config, seed) not yet in `out`, appending one JSON row each, then print
+    the means over seeds."""
+    done = set()
+    if out.exists():
+        done = {(r["config"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())}
+    for name, options in configs.items():
+        for seed in SEEDS:
+            if (name, seed) in done:
+                continue
+            start = time.perf_counter()
+            row = {"config": name, "options": options, "seed": seed, **run_one(seed, **options)}
+            row["seconds"] = round(time.perf_counter() - start, 1)
+            with out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row), flush=True)
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    print(f"\n{'config':34s} {'accuracy':>8s} {'probe':>7s} {'mlp':>7s}  (means over seeds)")
+    for name in configs:
+        r = [x for x in rows if x["config"] == name]
+        if r:
 
-        def mean(k, r=r):
-            return sum(x[k] for x in r) / len(r)
+            def mean(k, r=r):
+                return sum(x[k] for x in r) / len(r)
 
-        print(
-            f"{name:26s} {mean('test_accuracy'):8.3f} {mean('probe'):7.3f} "
-            f"{mean('mlp_probe'):7.3f}  ({len(r)} seeds)"
-        )
+            print(
+                f"{name:34s} {mean('test_accuracy'):8.3f} {mean('probe'):7.3f} "
+                f"{mean('mlp_probe'):7.3f}  ({len(r)} seeds)"
+            )
+
+
+if __name__ == "__main__":
+    record(Path(ARGS[0]), CONFIGS, run)
