@@ -39,13 +39,7 @@ CONFIGS = {
     "mi-balanced": ("colored-mnist", "mi", "paper-digits", {"preset": "balanced"}, {}),
     "mi-strict": ("colored-mnist", "mi", "paper-digits", {"preset": "strict"}, {}),
     "mi-staged": ("colored-mnist", "mi", "paper-digits", {"preset": "staged"}, {}),
-    "mi-staged-gaussian": (
-        "colored-mnist",
-        "mi",
-        "paper-digits",
-        {"preset": "staged", "gaussian": 1.0},
-        {},
-    ),
+    "mi-staged-gaussian": ("colored-mnist", "mi", "paper-digits", {}, {}),  # the default
     "mi-balanced-separate": (
         "colored-mnist",
         "mi",

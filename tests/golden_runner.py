@@ -29,7 +29,8 @@ import torch
 #: audit.
 CASES = {
     "vanilla": ("vanilla", {}),
-    "mi-staged": ("mi", {}),
+    "mi-staged-gaussian": ("mi", {}),
+    "mi-staged": ("mi", {"preset": "staged"}),
     "mi-balanced": ("mi", {"preset": "balanced"}),
     "mi-balanced-separate": ("mi", {"preset": "balanced-separate"}),
     "mi-strict": ("mi", {"preset": "strict"}),

@@ -126,12 +126,13 @@ def test_batched_mi_with_grad_fraction_reproduces_single_runs(tmp_path):
         {"preset": "balanced", "step": "shared", "critic_first": True},
         # ... and the MI part kept from climbing the CE loss, run by run (preset guarded).
         {"preset": "balanced", "step": "summed", "critic_first": True, "no_uphill": True},
-        # The default (staged): guarded after a first epoch without the MI step.
-        {},
+        # Preset staged: guarded after a first epoch without the MI step.
+        {"preset": "staged"},
         # ... with a delay that ends inside the first epoch (3 steps an epoch here).
+        {"preset": "staged", "delay_epochs": 0, "delay_steps": 2},
+        # The default: the same with the closed-form Gaussian term (its own backward, as in
+        # MIPenalty.step).
         {"delay_epochs": 0, "delay_steps": 2},
-        # ... with the closed-form Gaussian term (its own backward, as in MIPenalty.step).
-        {"delay_epochs": 0, "delay_steps": 2, "gaussian": 1.0},
     ],
     ids=[
         "summed",

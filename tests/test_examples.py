@@ -32,4 +32,4 @@ def test_shortcut_example_runs():
     )
     assert out.returncode == 0, out.stderr
     names = [line.split()[0] for line in out.stdout.splitlines()]
-    assert names == ["plain", "term", "step", "step+gaussian"]
+    assert names == ["plain", "term", "step", "critic-only"]

@@ -163,7 +163,8 @@ def test_mi_presets_and_bad_settings():
     from midebias.methods.mi import MIDebias
 
     assert MIDebias.Settings.resolve({"preset": "paper"}).critic_steps == 40
-    assert MIDebias.Settings.resolve({}) == MIDebias.Settings.resolve({"preset": "staged"})
+    default = MIDebias.Settings.resolve({})
+    assert default == MIDebias.Settings.resolve({"preset": "staged-gaussian"})
     assert MIDebias.Settings.resolve({}).balance is True
     with pytest.raises(ValueError, match="balance_min"):
         MIDebias.Settings.resolve({"balance_min": 0})
@@ -182,8 +183,12 @@ def test_mi_presets_and_bad_settings():
     assert MIDebias.Settings.resolve({"preset": "strict", "no_uphill": True}).no_uphill
     guarded = MIDebias.Settings.resolve({"preset": "guarded"})
     assert guarded == dataclasses.replace(strict, preset="guarded", no_uphill=True)
-    staged = MIDebias.Settings.resolve({})
+    staged = MIDebias.Settings.resolve({"preset": "staged"})
     assert staged == dataclasses.replace(guarded, preset="staged", delay_epochs=1, delay_steps=71)
+    # The default is `staged` with the closed-form Gaussian term; no other preset has it.
+    assert default == dataclasses.replace(staged, preset="staged-gaussian", gaussian=1.0)
+    others = [p for p in MIDebias.Settings.PRESETS if p != "staged-gaussian"]
+    assert [MIDebias.Settings.resolve({"preset": p}).gaussian for p in others] == [0.0] * 9
     balanced = MIDebias.Settings.resolve({"preset": "balanced"})
     assert (balanced.step, balanced.lambda_, balanced.critic_first) == ("shared", 1.0, False)
     assert strict == dataclasses.replace(

@@ -35,6 +35,7 @@ def test_value_is_weighted_estimate_and_gradient_is_clipped():
         critic_lr=1e-2,
         floor=False,
         generator=torch.Generator().manual_seed(0),
+        gaussian=0.0,  # the critic's part alone (the default adds the Gaussian term)
     )
     pen.train_critic(z0, c)
     z = z0.clone().requires_grad_(True)
@@ -49,7 +50,7 @@ def test_value_is_weighted_estimate_and_gradient_is_clipped():
 
 def test_floor_gives_no_gradient_for_a_negative_estimate():
     z0, c, _ = _data()
-    pen = MIPenalty(4, 4, critic_steps=0, floor=True)
+    pen = MIPenalty(4, 4, critic_steps=0, floor=True, gaussian=0.0)
     with torch.no_grad():  # a critic that scores shuffled pairs higher: estimate < 0
         for p in pen.estimator.parameters():
             p.zero_()
@@ -185,7 +186,8 @@ def _encoder_setup(lambda_=1.0, **kw):
     torch.manual_seed(0)
     enc = torch.nn.Linear(4, 4)
     head = torch.nn.Linear(4, 4)
-    kw = {"critic_steps": 100, "critic_lr": 1e-2, **kw}
+    # The critic's part alone: the Gaussian term (on by default) has tests of its own.
+    kw = {"critic_steps": 100, "critic_lr": 1e-2, "gaussian": 0.0, **kw}
     gen = torch.Generator().manual_seed(0)
     pen = MIPenalty(4, 4, lambda_=lambda_, generator=gen, params=enc.parameters(), lr=1e-2, **kw)
     return enc, head, pen
@@ -221,7 +223,7 @@ def test_add_update_leaves_task_plus_lambda_times_the_clipped_mi_gradient_in_gra
     gen = torch.Generator().manual_seed(0)
     pen = MIPenalty(
         4, 4, lambda_=2.0, generator=gen, params=enc.parameters(), lr=0.0, update="add",
-        critic_steps=100, critic_lr=1e-2,
+        critic_steps=100, critic_lr=1e-2, gaussian=0.0,
     )  # fmt: skip
     assert pen.encoder_opt is None  # lr is not used: the caller's optimiser steps
     pen.train_critic(enc(x), c)
@@ -279,7 +281,7 @@ def test_critic_first_trains_the_critic_on_this_z_before_the_estimate_it_descend
         gen = torch.Generator().manual_seed(0)
         pen = MIPenalty(
             4, 4, generator=gen, params=enc.parameters(), update="add", critic_lr=1e-2,
-            critic_first=critic_first,
+            critic_first=critic_first, gaussian=0.0,
         )  # fmt: skip
         z = enc(x)
         torch.nn.functional.cross_entropy(head(z), y).backward(retain_graph=True)
@@ -381,6 +383,7 @@ def test_gaussian_term_joins_the_task_gradient_unclipped_even_at_a_floored_criti
     x, c, y = _data()
     with pytest.raises(ValueError, match="gaussian must be"):
         MIPenalty(4, 4, gaussian=-1.0)
+    assert MIPenalty(4, 4).gaussian == 1.0  # on by default
     for gaussian in (0.0, 2.0):
         enc, head, pen = _encoder_setup(critic_steps=0, gaussian=gaussian)
         with torch.no_grad():  # a critic whose estimate is negative: floored to nothing

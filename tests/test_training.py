@@ -123,7 +123,7 @@ def test_mi_balanced_preset_draws_bias_balanced_batches(tiny, monkeypatch):
         return order
 
     monkeypatch.setattr(loader, "draw_order", spy)
-    assert MIDebias.Settings().preset == "staged"
+    assert MIDebias.Settings().preset == "staged-gaussian"
     m = train(_cfg(method="mi", epochs=1), data=tiny)
     assert 0.0 < m["test_accuracy"]
     y = torch.from_numpy(tiny["train"].labels)

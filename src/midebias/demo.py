@@ -13,8 +13,9 @@ from midebias.training import RunDir, TrainConfig, train
 
 #: Per-method demo settings on ~5,400 training digits. Methods without an entry train with
 #: their defaults. The default list is vanilla and mi side by side; `--methods vanilla mi
-#: blindeye lnl` adds the adversarial peers. mi trains with its default preset (`staged`);
-#: before it, the demo ran preset `balanced` at lambda_ 1.5 (docs/debiasing.md).
+#: blindeye lnl` adds the adversarial peers. mi trains with its default preset
+#: (`staged-gaussian`; before it `staged`, and before that preset `balanced` at lambda_ 1.5:
+#: docs/debiasing.md).
 DEMO_PRESETS: dict[str, dict] = {"vanilla": {}, "mi": {}}
 DEFAULT_METHODS = ["vanilla", "mi"]
 DEFAULT_EPOCHS = 5

@@ -10,6 +10,10 @@ The encoder's own MI step (what the mi method does by default):
     penalty.step(z, c)                               # an Adam step down I_hat, then T trains
     optimiser.step()
 
+By default (``gaussian=1``) `step` also adds to ``.grad`` the gradient of a closed-form
+Gaussian MI of z and c (what a linear read of c from z finds), from one more backward; the
+loss-term form adds that term to what it returns.
+
 With ``update="add"`` the same call leaves task gradient + lambda_ x the clipped MI gradient
 in ``.grad`` and your optimiser takes the one step (no Adam of its own; the mi method's
 ``step=summed``).
@@ -115,7 +119,12 @@ class MIPenalty(nn.Module):
             and call ``step(..., gaussian_in_loss=True)``: one backward through the encoder
             fewer, but the MI gradient is then clipped to the gradient of the task loss
             with the term in it (on Colored MNIST at full size this did worse than the
-            term's own backward: docs/debiasing.md). 0 (the default): no such term.
+            term's own backward: docs/debiasing.md). Default 1: in a plain loop with a
+            shortcut attribute (examples/shortcut_in_your_loop.py, 5 seeds) it brought a
+            linear probe of the attribute from 0.866 to 0.660 (chance 0.5) and an MLP probe
+            from 0.979 to 0.846, against the critic alone. It needs many more samples than
+            z and c are wide (a warning says when the batch and the kept ones hold fewer
+            than 8 x that); 0: no such term.
 
     Every call checks its inputs before it changes any state: z must be float32 of shape
     (N, z_dim), c float32 of shape (N, c_dim), y (if given) of length N, all finite (with
@@ -149,7 +158,7 @@ class MIPenalty(nn.Module):
         update: str = "adam",
         critic_first: bool = False,
         no_uphill: bool = False,
-        gaussian: float = 0.0,
+        gaussian: float = 1.0,
     ):
         super().__init__()
         if not (math.isfinite(gaussian) and gaussian >= 0):

@@ -84,8 +84,8 @@ class MIFairClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         ``entropy_weight`` and ``grl_scale``), passed through ``settings``.
     method : {"mi", "vanilla", "blindeye", "lnl"}, default="mi"
     preset : str or None, default=None
-        The method's named settings (mi: "parity", "staged", "balanced", "strict",
-        "guarded", "best", "paper", "fast";
+        The method's named settings (mi: "parity", "staged-gaussian", "staged", "balanced",
+        "strict", "guarded", "best", "paper", "fast";
         lnl: "paper", "stable"). None: "parity" for mi (chosen on Adult's validation
         split, docs/tabular.md), the method's own default otherwise.
     settings : dict or None, default=None
