@@ -223,6 +223,8 @@ def test_every_method_trains_on_a_folder_through_the_cli(tmp_path, capsys):
         assert ("bias_probe_accuracy" in m and "mi_posthoc" in m) == (not audit)
     cfg = json.loads((tmp_path / "mi" / "config.json").read_text())
     assert cfg["data"]["bias"]["age"]["kind"] == "continuous"
+    # Image folders start mi from staged: no Gaussian term for a wide z in small batches.
+    assert (cfg["settings"]["preset"], cfg["settings"]["gaussian"]) == ("staged", 0.0)
     # `midebias audit` reads the folder again and reproduces the run's own audit.
     before = json.loads((tmp_path / "vanilla" / "metrics.json").read_text())
     (tmp_path / "vanilla" / "metrics.json").write_text("{}")
