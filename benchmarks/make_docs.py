@@ -345,9 +345,9 @@ on the unbiased test set (colour or background independent of the label), the he
 held-out MI estimate between z and the bias code, in nats. Runs a time limit cut off are
 not in the means (hence n = 2 in some cells).
 
-Most sweeps ran before `balanced` and then `staged` became mi's default preset, so they show
-the presets of that time (`best`, `fast`, `paper`); `balanced` and `staged` are measured in
-the debiasing gauge below and in [debiasing.md](debiasing.md).
+Most sweeps ran before `balanced`, `staged` and then `staged-gaussian` became mi's default
+preset, so they show the presets of that time (`best`, `fast`, `paper`); the later defaults
+are measured in the debiasing gauge below and in [debiasing.md](debiasing.md).
 """
     )
 
