@@ -18,6 +18,7 @@ for lam, update in ((1.0, "adam"), (1.0, "add"), (2.0, "adam")):
     for first in (False, True):
         ex.LAMBDA = lam
         ex.MIPenalty = functools.partial(MIPenalty, update=update, critic_first=first)
-        res = [ex.run("step", seed=s) for s in (0, 1)]
+        # the example's step with the critic alone, as recorded (before gaussian=1 was default)
+        res = [ex.run("critic-only step", seed=s) for s in (0, 1)]
         cells = "  ".join(f"acc {a:.3f} probe {p:.3f}" for a, p in res)
         print(f"lambda {lam} update {update} critic_first {first}: {cells}", flush=True)
